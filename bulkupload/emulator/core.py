@@ -1,0 +1,67 @@
+"""Shared records of the emulator: the virtual clock, identities, uploads and stored objects.
+
+Every part of the emulator (API, storage, Documents, admin) reads time from one `Clock`, so tests can
+advance it (`/_emulator/clock`) to expire policies, tokens and week-old unattached uploads.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+class Clock:
+    """Wall-clock time plus an offset that tests can advance."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated OAuth client: one identity owns the uploads it creates."""
+
+    client_id: str
+
+
+@dataclass(slots=True)
+class StoredObject:
+    """Bytes that arrived at storage (kept on disk, described here)."""
+
+    bucket: str
+    key: str
+    size: int
+    md5: str
+    path: str
+
+
+@dataclass(slots=True)
+class UploadRecord:
+    """One Create Upload answer and what became of it."""
+
+    uuid: str
+    owner: str  # Identity.client_id
+    company_id: int
+    project_id: int | None
+    created: float  # Clock.now() at creation
+    expires: float  # policy expiration (Clock time)
+    bucket: str
+    key: str
+    response_filename: str | None
+    size_hint: int | None = None
+    stored: StoredObject | None = None  # set when the storage POST succeeded
+    attached_to: int | None = None  # Documents file id, once attached
+    segments: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def used(self) -> bool:
+        return self.stored is not None
+
+
+UNATTACHED_LIFETIME = 7 * 24 * 3600.0  # Procore deletes unattached uploads after one week

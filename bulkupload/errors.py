@@ -1,0 +1,100 @@
+"""One exception tree for bulkupload; the CLI maps each branch to a one-line message and exit code.
+
+    BulkUploadError
+    ├── ConfigError              bad flags, config file or environment (exit 2)
+    ├── AuthError                credentials refused, token unusable (exit 2)
+    ├── StateError               the state store cannot be opened or written (exit 2)
+    ├── NetworkError             host unreachable, connection reset, timeout (retried)
+    ├── ApiError                 Procore answered with an error (status, Procore's message)
+    │   ├── RateLimited          429, carries the wait the server asked for (retried)
+    │   ├── ApiUnavailable       5xx, may carry Retry-After (retried)
+    │   └── NotFound             404: unknown project/company/folder/file
+    ├── StorageError             the storage host refused a POST/PUT (status, S3 code)
+    │   ├── PolicyExpired        403 "Policy expired": fresh instructions, not a failure
+    │   └── StorageUnavailable   5xx from storage (retried)
+    └── FileProblem              one local file cannot be sent (recorded, run goes on)
+        ├── FileVanished         deleted between walk and upload
+        ├── FileUnreadable       permission or I/O error
+        └── FileChanged          size or mtime changed while uploading
+"""
+
+from __future__ import annotations
+
+
+class BulkUploadError(Exception):
+    """Root of every error bulkupload raises on purpose."""
+
+
+class ConfigError(BulkUploadError):
+    """Flags, config file or environment do not make a usable run."""
+
+
+class AuthError(BulkUploadError):
+    """Procore refused the credentials or the token."""
+
+
+class StateError(BulkUploadError):
+    """The state store cannot be opened or written."""
+
+
+class NetworkError(BulkUploadError):
+    """No answer: unreachable host, reset connection or timeout."""
+
+
+class ApiError(BulkUploadError):
+    """Procore's API answered with an error status."""
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(f"Procore API {status}: {message}")
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RateLimited(ApiError):
+    """429: too many requests; `retry_after` says how long to wait."""
+
+
+class ApiUnavailable(ApiError):
+    """5xx from the API: worth another try."""
+
+
+class NotFound(ApiError):
+    """404: the project, company, folder or file does not exist (or is not visible)."""
+
+
+class StorageError(BulkUploadError):
+    """The storage host rejected an upload."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"storage {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class PolicyExpired(StorageError):
+    """403 AccessDenied, policy expired: create fresh instructions and send again."""
+
+
+class StorageUnavailable(StorageError):
+    """5xx from storage: worth another try."""
+
+
+class FileProblem(BulkUploadError):
+    """A local file cannot be sent; recorded in the manifest, the run goes on."""
+
+
+class FileVanished(FileProblem):
+    """The file was deleted between the walk and the upload."""
+
+
+class FileUnreadable(FileProblem):
+    """The file cannot be opened or read."""
+
+
+class FileChanged(FileProblem):
+    """The file's size or mtime changed while it was being uploaded."""
