@@ -1,13 +1,15 @@
 """Shared records of the emulator: the virtual clock, identities, uploads and stored objects.
 
-Every part of the emulator (API, storage, Documents, admin) reads time from one `Clock`, so tests can
-advance it (`/_emulator/clock`) to expire policies, tokens and week-old unattached uploads.
+Every part of the emulator (API, storage, Documents, admin) reads time from one `Clock`, so tests
+can advance it (`/_emulator/clock`) to expire policies, tokens and week-old unattached uploads.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
+from aiohttp import web
 
 
 class Clock:
@@ -65,3 +67,24 @@ class UploadRecord:
 
 
 UNATTACHED_LIFETIME = 7 * 24 * 3600.0  # Procore deletes unattached uploads after one week
+
+
+class EmulatorState:
+    """Everything the emulator knows; one per running emulator, stored at `app[STATE_KEY]`.
+
+    The API middleware authenticates every `/rest/` and `/vapid/` request and sets
+    `request["identity"]` (an `Identity`) and `request["company_id"]` (int, from the
+    `Procore-Company-Id` header) before any route handler runs.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.uploads: dict[str, UploadRecord] = {}
+
+    def find_upload(self, uuid: str) -> UploadRecord | None:
+        return self.uploads.get(uuid)
+
+
+# The aiohttp AppKey under which the running app keeps its EmulatorState.
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
