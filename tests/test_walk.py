@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkupload import walk as walk_module
 from bulkupload.models import FileEntry, SkippedEntry, WalkItem
 from bulkupload.walk import PathFilter, walk
 
@@ -154,7 +153,7 @@ def test_unreadable_directory_is_a_failure_and_the_walk_goes_on(
             raise PermissionError(13, "Permission denied", path)
         return real_scandir(path)
 
-    monkeypatch.setattr(walk_module.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     items = list(walk([str(tmp_path)]))
     assert files(items) == ["open/ok.txt"]
     (locked_item,) = skipped(items).values()
@@ -200,7 +199,7 @@ def test_walk_is_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         listed.append(path)
         return real_scandir(path)
 
-    monkeypatch.setattr(walk_module.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     gen = walk([str(tmp_path)])
     assert next(gen).rel == "d0/f0"
     assert listed == [str(tmp_path), str(tmp_path / "d0")]
@@ -212,8 +211,15 @@ def test_deep_tree_does_not_hit_the_recursion_limit(tmp_path: Path) -> None:
         deep += "/d"
         Path(deep).mkdir()
     Path(deep, "f").write_bytes(b"")
-    (item,) = list(walk([str(tmp_path)]))
-    assert item.rel == "/".join(["d"] * 1200 + ["f"])
+    try:
+        (item,) = list(walk([str(tmp_path)]))
+        assert item.rel == "/".join(["d"] * 1200 + ["f"])
+    finally:
+        # pytest's recursive tmp cleanup would hit the recursion limit: unwind it here.
+        Path(deep, "f").unlink()
+        while deep != str(tmp_path):
+            Path(deep).rmdir()
+            deep = deep[: -len("/d")]
 
 
 def test_odd_names_and_bytes_source(tmp_path: Path) -> None:

@@ -1,0 +1,208 @@
+"""The state store: what a resumed nightly run relies on."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from bulkupload import state as state_module
+from bulkupload.errors import StateError
+from bulkupload.models import FileEntry, FileResult, Status
+from bulkupload.state import AsyncStateStore, StateRow, StateStore, is_unchanged
+
+T = "project:42"
+
+
+def uploaded(rel: str, *, size: int = 3, mtime_ns: int = 1_000, **kw: object) -> FileResult:
+    return FileResult(
+        rel=rel,
+        size=size,
+        mtime=mtime_ns / 1e9,
+        mtime_ns=mtime_ns,
+        status=Status.UPLOADED,
+        md5="abc",
+        upload_uuid="u-1",
+        attempts=1,
+        file_id=7,
+        folder_id=3,
+        version=1,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore.open(tmp_path / "s" / "state.sqlite") as opened:
+        yield opened
+
+
+def test_recorded_results_are_found_again_with_exact_names(store: StateStore) -> None:
+    run = store.begin_run(T)
+    names = ["a.txt", "dir/emoji 🏗.pdf", "caf\udce9.txt", "new\nline"]
+    store.record(T, [uploaded(n) for n in names], run)
+    found = store.lookup(T, [*names, "unknown.txt"])
+    assert set(found) == set(names)
+    row = found["caf\udce9.txt"]
+    assert row.rel == "caf\udce9.txt"
+    assert row.display_rel == "caf\\xe9.txt"
+    assert (row.status, row.size, row.mtime_ns, row.md5, row.file_id) == (
+        "uploaded",
+        3,
+        1000,
+        "abc",
+        7,
+    )
+    assert row.seen_run == run
+    assert store.lookup("project:43", names) == {}
+
+
+def test_lookup_of_many_rels_is_chunked(store: StateStore) -> None:
+    run = store.begin_run(T)
+    rels = [f"f{i:05}" for i in range(1234)]
+    store.record(T, [uploaded(r) for r in rels], run)
+    assert set(store.lookup(T, rels)) == set(rels)
+
+
+def test_is_unchanged_needs_uploaded_and_same_size_and_mtime(store: StateStore) -> None:
+    run = store.begin_run(T)
+    store.record(T, [uploaded("a", size=3, mtime_ns=5)], run)
+    row = store.lookup(T, ["a"])["a"]
+    assert is_unchanged(row, FileEntry("/x/a", "a", 3, 5))
+    assert not is_unchanged(row, FileEntry("/x/a", "a", 4, 5))
+    assert not is_unchanged(row, FileEntry("/x/a", "a", 3, 6))
+    assert not is_unchanged(None, FileEntry("/x/a", "a", 3, 5))
+    failed = FileResult(rel="a", size=3, mtime=None, mtime_ns=5, status=Status.FAILED, error="x")
+    store.record(T, [failed], run)
+    assert not is_unchanged(store.lookup(T, ["a"])["a"], FileEntry("/x/a", "a", 3, 5))
+
+
+def test_failed_retry_keeps_procore_identity_and_first_seen(store: StateStore) -> None:
+    run1 = store.begin_run(T)
+    store.record(T, [uploaded("a")], run1)
+    before = store.lookup(T, ["a"])["a"]
+    run2 = store.begin_run(T)
+    retry = FileResult(
+        rel="a", size=9, mtime=2.5, status=Status.FAILED, attempts=4, error="storage 503"
+    )
+    store.record(T, [retry], run2)
+    after = store.lookup(T, ["a"])["a"]
+    assert (after.status, after.error, after.attempts, after.size) == (
+        "failed",
+        "storage 503",
+        4,
+        9,
+    )
+    assert after.mtime_ns == 2_500_000_000  # derived from the float when mtime_ns is absent
+    assert (after.file_id, after.folder_id, after.version) == (7, 3, 1)
+    assert after.first_seen == before.first_seen
+    assert after.seen_run == run2
+
+
+def test_sent_status_is_stored(store: StateStore) -> None:
+    run = store.begin_run(T)
+    sent = FileResult(rel="a", size=1, mtime=None, status=cast(Status, "sent"), upload_uuid="u")
+    store.record(T, [sent], run)
+    assert store.lookup(T, ["a"])["a"].status == "sent"
+
+
+def test_gone_lists_uploaded_files_not_seen_in_this_run(store: StateStore) -> None:
+    run1 = store.begin_run(T)
+    store.record(T, [uploaded("keep"), uploaded("deleted"), uploaded("resent")], run1)
+    skipped = FileResult(rel="skip", size=1, mtime=None, status=Status.SKIPPED)
+    store.record(T, [skipped], run1)
+    run2 = store.begin_run(T)
+    store.mark_seen(T, ["keep"], run2)
+    store.record(T, [uploaded("resent")], run2)
+    assert [row.rel for row in store.gone(T, run2)] == ["deleted"]
+
+
+def test_runs_keep_their_summary(store: StateStore) -> None:
+    run = store.begin_run(T)
+    store.finish_run(run, {"uploaded": 3, "failed": 1, "note": "ünïcode"})
+    (info,) = store.runs(T)
+    assert info["id"] == run
+    assert info["finished_at"] is not None
+    assert info["summary"] == {"uploaded": 3, "failed": 1, "note": "ünïcode"}
+    assert store.runs("company:1") == []
+
+
+def test_rows_pages_through_everything_in_order(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "PAGE_SIZE", 7)
+    run = store.begin_run(T)
+    rels = [f"f{i:03}" for i in range(30)]
+    store.record(T, [uploaded(r) for r in reversed(rels)], run)
+    store.record("company:1", [uploaded("other")], run)
+    assert [r.rel for r in store.rows(T)] == rels
+    assert [r.target for r in store.rows()] == ["company:1"] + [T] * 30
+
+
+def test_default_path_is_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with StateStore.open() as store:
+        store.begin_run(T)
+    assert (tmp_path / ".bulkupload" / "state.sqlite").is_file()
+    mode = sqlite3.connect(tmp_path / ".bulkupload" / "state.sqlite").execute("PRAGMA journal_mode")
+    assert mode.fetchone()[0] == "wal"
+
+
+def test_second_run_on_the_same_state_fails_fast(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with StateStore.open(path):
+        with pytest.raises(StateError, match="another bulkupload run is using"):
+            StateStore.open(path)
+        with StateStore.open(path, readonly=True) as reader:  # reports still work
+            assert list(reader.rows()) == []
+    with StateStore.open(path):  # the lock is released on close
+        pass
+
+
+def test_unusable_paths_raise_state_error(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="is a directory"):
+        StateStore.open(tmp_path)
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StateError, match="corrupt"):
+        StateStore.open(corrupt)
+    with pytest.raises(StateError, match="does not exist"):
+        StateStore.open(tmp_path / "missing.sqlite", readonly=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StateError, match="cannot create"):
+        StateStore.open(tmp_path / "file" / "state.sqlite")
+
+
+def test_database_locked_by_another_process_is_a_state_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "state.sqlite"
+    with StateStore.open(path) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StateError, match="locked by another process"):
+                store.begin_run(T)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert store.begin_run(T) >= 1  # usable again afterwards
+
+
+async def test_async_store_runs_the_same_operations(tmp_path: Path) -> None:
+    async with await AsyncStateStore.open(tmp_path / "state.sqlite") as store:
+        run = await store.begin_run(T)
+        await store.record(T, [uploaded("a"), uploaded("b\udcff")], run)
+        found = await store.lookup(T, ["a", "b\udcff"])
+        assert isinstance(found["b\udcff"], StateRow)
+        run2 = await store.begin_run(T)
+        await store.mark_seen(T, ["a"], run2)
+        assert [r.rel for r in await store.gone(T, run2)] == ["b\udcff"]
+        assert [r.rel async for r in store.rows(T)] == ["a", "b\udcff"]
+        await store.finish_run(run2, {"ok": True})
