@@ -1,0 +1,90 @@
+"""Every retry policy in one place: what is retried, how long to wait, when to give up.
+
+Callers wrap one attempt in ``async for attempt in retrying(policy): with attempt: ...``; the
+attempt body must rebuild anything that cannot be re-sent (request bodies, open files).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tenacity
+from tenacity import RetryCallState
+
+from bulkupload.errors import ApiUnavailable, NetworkError, RateLimited, StorageUnavailable
+
+__all__ = ["RETRIED", "SERVER_WAIT_CAP", "RetryPolicy", "compute_wait", "retrying"]
+
+#: The only errors worth another try; everything else is a definite answer.
+RETRIED: tuple[type[BaseException], ...] = (
+    NetworkError,
+    ApiUnavailable,
+    RateLimited,
+    StorageUnavailable,
+)
+
+#: A wait the server asked for (Retry-After, X-Rate-Limit-Reset) is honoured up to this many
+#: seconds, even beyond `RetryPolicy.maximum`: retrying earlier would only earn another 429.
+SERVER_WAIT_CAP = 120.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry.
+
+    `attempts` counts the first try; `total` caps the time spent on all attempts (seconds);
+    `initial`/`maximum` bound the exponential backoff, plus up to `jitter` seconds of randomness.
+    `backoff=False` never sleeps (tests).
+    """
+
+    attempts: int = 6
+    initial: float = 0.5
+    maximum: float = 30.0
+    total: float = 900.0
+    jitter: float = 0.5
+    backoff: bool = True
+
+
+#: A policy for tests: same retry decisions, no sleeping.
+INSTANT = RetryPolicy(backoff=False)
+
+
+def compute_wait(policy: RetryPolicy, attempt: int, exc: BaseException | None) -> float:
+    """Seconds to sleep after failed `attempt` (1-based) that raised `exc`."""
+    if not policy.backoff:
+        return 0.0
+    exponential = policy.initial * 2.0 ** max(attempt - 1, 0)
+    wait = min(policy.maximum, exponential + random.uniform(0.0, policy.jitter))
+    server_wait = getattr(exc, "retry_after", None)
+    if isinstance(server_wait, int | float) and server_wait > 0:
+        wait = max(wait, min(float(server_wait), SERVER_WAIT_CAP))
+    return wait
+
+
+def retrying(
+    policy: RetryPolicy, *, on_retry: Callable[[RetryCallState], None] | None = None
+) -> tenacity.AsyncRetrying:
+    """An `AsyncRetrying` that retries only `RETRIED` errors under `policy` and re-raises the last.
+
+    `on_retry` is called before each sleep (for counting retries or logging).
+    """
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return compute_wait(policy, state.attempt_number, exc)
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            on_retry(state)
+
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(RETRIED),
+        wait=wait,
+        stop=(
+            tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total)
+        ),
+        reraise=True,
+        before_sleep=before_sleep,
+    )
