@@ -1,4 +1,4 @@
-"""The emulated Documents tool over real loopback HTTP: folders, files, versions and upload rules."""
+"""The emulated Documents tool over loopback HTTP: folders, files, versions and upload rules."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.typedefs import Handler
 
 from bulkupload.emulator.core import (
     STATE_KEY,
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 
 @web.middleware
-async def fake_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+async def fake_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Stands in for the real auth middleware: identity and company from test headers."""
     if request.path.startswith("/rest/"):
         request["identity"] = Identity(request.headers.get("X-Test-Client", "alice"))

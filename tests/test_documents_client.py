@@ -1,0 +1,298 @@
+"""FolderMirror and attach against the emulated Documents tool over loopback HTTP."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.typedefs import Handler
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulkupload.emulator.core import STATE_KEY, EmulatorState, Identity, StoredObject, UploadRecord
+from bulkupload.emulator.documents import add_documents_routes
+from bulkupload.errors import ApiError, NotFound
+from bulkupload.models import Target
+from bulkupload.procore.documents import (
+    ApiRequester,
+    FolderMirror,
+    attach,
+    remote_name,
+)
+
+PROJECT = Target("project", 10)
+COMPANY_ID = 1
+
+# The contract keys request["identity"] / request["company_id"] by plain strings.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+
+
+@web.middleware
+async def fake_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Stands in for the real auth middleware."""
+    if request.path.startswith("/rest/"):
+        request["identity"] = Identity("alice")
+        request["company_id"] = int(request.headers["Procore-Company-Id"])
+    return await handler(request)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+class LoopbackRequester:
+    """A minimal ApiClient stand-in: one HTTP call per request, errors raised, calls recorded."""
+
+    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
+        self.client = client
+        self.calls: list[tuple[str, str]] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Answer:
+        self.calls.append((method, path))
+        headers = {"Procore-Company-Id": str(COMPANY_ID)}
+        async with self.client.request(
+            method, path, json=json, params=params, headers=headers
+        ) as resp:
+            data = await resp.json()
+            if resp.status >= 400:
+                message = str(data.get("errors") or data.get("error") or data)
+                raise (NotFound if resp.status == 404 else ApiError)(resp.status, message)
+            return Answer(resp.status, dict(resp.headers), data)
+
+    def count(self, method: str, suffix: str) -> int:
+        return sum(1 for m, p in self.calls if m == method and p.endswith(suffix))
+
+
+@pytest.fixture
+def state() -> EmulatorState:
+    return EmulatorState()
+
+
+@pytest.fixture
+async def api(state: EmulatorState) -> AsyncIterator[LoopbackRequester]:
+    app = web.Application(middlewares=[fake_auth])
+    app[STATE_KEY] = state
+    add_documents_routes(app)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield LoopbackRequester(client)
+
+
+def upload(state: EmulatorState, uuid: str, project_id: int | None = PROJECT.id) -> str:
+    now = state.clock.now()
+    state.uploads[uuid] = UploadRecord(
+        uuid, "alice", COMPANY_ID, project_id, now, now + 3600, "b", uuid, None,
+        stored=StoredObject("b", uuid, len(uuid), f"md5-{uuid}", "/dev/null"),
+    )  # fmt: skip
+    return uuid
+
+
+async def tree(api: LoopbackRequester, **query: str) -> Any:
+    async with api.client.get("/_emulator/documents", params=query or {"project_id": "10"}) as r:
+        return await r.json()
+
+
+def folder_names(node: Any, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for sub in node["folders"]:
+        path = f"{prefix}{sub['name']}"
+        out |= {path} | folder_names(sub, path + "/")
+    return out
+
+
+async def test_concurrent_callers_create_each_folder_once(api: LoopbackRequester) -> None:
+    requester: ApiRequester = api  # the test adapter must satisfy the protocol statically too
+    mirror = FolderMirror(requester, PROJECT, "Migrations/2026-11")
+    paths = ["A/B/C", "A/B", "A", "A/D", "E/F", "", "A/B/C/G"] * 8
+    random.Random(4).shuffle(paths)
+    ids: dict[str, set[int]] = {}
+
+    async def resolve(p: str) -> None:
+        ids.setdefault(p, set()).add(await mirror.folder_id_for(p))
+
+    async with anyio.create_task_group() as tg:
+        for p in paths[:50]:
+            tg.start_soon(resolve, p)
+    assert all(len(v) == 1 for v in ids.values())
+    expected = {"Migrations", "Migrations/2026-11"} | {
+        f"Migrations/2026-11/{p}" for p in ("A", "A/B", "A/B/C", "A/B/C/G", "A/D", "E", "E/F")
+    }
+    assert folder_names(await tree(api)) == expected
+    assert api.count("POST", "/folders") == len(expected) == mirror.folders_created
+    assert api.count("GET", "/folders") == 1 == mirror.folders_listed  # the root only
+
+
+async def test_existing_tree_is_listed_once_per_folder(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    first = FolderMirror(api, PROJECT)
+    c_id = await first.folder_id_for("A/B/C")
+    await first.attach(
+        folder_id=c_id, name="f.txt", upload_uuid=upload(state, "u1"), on_conflict="skip"
+    )
+    await first.folder_id_for("A/D")
+    api.calls.clear()
+
+    second = FolderMirror(api, PROJECT)
+    async with anyio.create_task_group() as tg:
+        for p in ["A/B/C", "A/D", "A/B", "A"] * 10:
+            tg.start_soon(second.folder_id_for, p)
+    assert await second.folder_id_for("A/B/C") == c_id
+    assert api.count("POST", "/folders") == 0
+    listed = Counter(p for m, p in api.calls if m == "GET")
+    # Root, A and A/B were listed to find their children; the leaves A/B/C and A/D were not.
+    assert len(api.calls) == len(listed) == 3
+    found = await second.existing_file(c_id, "f.txt")
+    assert found is not None and found.latest_version == 1 and found.latest_upload_uuid == "u1"
+    assert await second.existing_file(c_id, "other.txt") is None
+    assert len(api.calls) == 4  # existing_file listed A/B/C once
+
+
+async def test_fresh_run_stays_within_the_call_budget(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    files = ["a.txt", "d1/b.txt", "d1/c.txt", "d1/d2/e.txt", "d3/f.txt", "d3/d4/d5/g.txt"]
+    mirror = FolderMirror(api, PROJECT, "Base")
+
+    async def send(rel: str) -> None:
+        folder, _, name = rel.rpartition("/")
+        folder_id = await mirror.folder_id_for(folder)
+        result = await mirror.attach(
+            folder_id=folder_id, name=name, upload_uuid=upload(state, rel), on_conflict="version"
+        )
+        assert result.action == "created" and result.version == 1
+
+    async with anyio.create_task_group() as tg:
+        for rel in files:
+            tg.start_soon(send, rel)
+    folders = {"Base", "Base/d1", "Base/d1/d2", "Base/d3", "Base/d3/d4", "Base/d3/d4/d5"}
+    assert folder_names(await tree(api)) == folders
+    # One listing (root) plus one create per folder, one attach per file.
+    assert len(api.calls) == 1 + len(folders) + len(files)
+    assert api.count("POST", "/files") == len(files)
+
+
+async def test_on_conflict_modes(api: LoopbackRequester, state: EmulatorState) -> None:
+    mirror = FolderMirror(api, PROJECT)
+    folder = await mirror.folder_id_for("X")
+    made = await mirror.attach(
+        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u1"), on_conflict="version"
+    )
+    assert made.action == "created"
+    api.calls.clear()
+
+    skipped = await mirror.attach(
+        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u2"), on_conflict="skip"
+    )
+    assert (skipped.action, skipped.file_id, api.calls) == ("skipped", made.file_id, [])
+
+    versioned = await mirror.attach(
+        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u3"), on_conflict="version"
+    )
+    assert (versioned.action, versioned.file_id, versioned.version) == (
+        "versioned",
+        made.file_id,
+        2,
+    )
+    cached = await mirror.existing_file(folder, "r.pdf")
+    assert cached is not None and cached.latest_version == 2 and cached.latest_upload_uuid == "u3"
+
+    renamed = await mirror.attach(
+        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u4"), on_conflict="rename"
+    )
+    assert (renamed.action, renamed.name) == ("renamed", "r (1).pdf")
+    assert await mirror.existing_file(folder, "r (1).pdf") is not None
+    assert [m for m, _ in api.calls] == ["PATCH", "POST"]
+    (files,) = [f["files"] for f in (await tree(api))["folders"]]
+    assert [(f["name"], len(f["versions"])) for f in files] == [("r (1).pdf", 1), ("r.pdf", 2)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "action", "versions"), [("version", "versioned", 2), ("skip", "skipped", 1)]
+)
+async def test_name_taken_by_someone_else(
+    api: LoopbackRequester, state: EmulatorState, mode: Any, action: str, versions: int
+) -> None:
+    mine = FolderMirror(api, PROJECT)
+    folder = await mine.folder_id_for("Shared")
+    assert await mine.existing_file(folder, "s.txt") is None  # listing cached before the race
+    other = FolderMirror(api, PROJECT)
+    other_folder = await other.folder_id_for("Shared")
+    assert other_folder == folder
+    await other.attach(
+        folder_id=folder, name="s.txt", upload_uuid=upload(state, "theirs"), on_conflict="skip"
+    )
+
+    result = await mine.attach(
+        folder_id=folder, name="s.txt", upload_uuid=upload(state, "mine"), on_conflict=mode
+    )
+    assert result.action == action
+    (f,) = (await tree(api))["folders"][0]["files"]
+    assert len(f["versions"]) == versions
+
+
+async def test_lost_answer_retry_is_recognised(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    mirror = FolderMirror(api, PROJECT)
+    folder = await mirror.folder_id_for("")
+    first = await attach(
+        api, PROJECT, folder_id=folder, name="once.txt", upload_uuid=upload(state, "u"),
+        on_conflict="version", existing=None,
+    )  # fmt: skip
+    again = await attach(
+        api, PROJECT, folder_id=folder, name="once.txt", upload_uuid="u",
+        on_conflict="version", existing=None,
+    )  # fmt: skip
+    assert (again.action, again.file_id, again.version) == ("created", first.file_id, 1)
+
+
+async def test_folder_name_race_uses_the_other_folder(api: LoopbackRequester) -> None:
+    mine = FolderMirror(api, PROJECT)
+    await mine.folder_id_for("")  # root listed now, before the other uploader acts
+    theirs = await FolderMirror(api, PROJECT).folder_id_for("Race")
+    assert await mine.folder_id_for("Race") == theirs
+
+
+async def test_company_target_and_undecodable_names(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    company = Target("company", COMPANY_ID)
+    mirror = FolderMirror(api, company, "Base")
+    folder = await mirror.folder_id_for("caf\udce9")
+    result = await mirror.attach(
+        folder_id=folder, name="x\udcff.txt", upload_uuid=upload(state, "c", None),
+        on_conflict="version",
+    )  # fmt: skip
+    assert result.name == "x\ufffd.txt"
+    assert all(p.startswith(f"/rest/v1.0/companies/{COMPANY_ID}/") for _, p in api.calls)
+    got = await tree(api, company_id=str(COMPANY_ID))
+    assert folder_names(got) == {"Base", "Base/caf\ufffd"}
+    with pytest.raises(ApiError, match="another"):  # a project upload is refused at company level
+        await mirror.attach(
+            folder_id=folder, name="p.txt", upload_uuid=upload(state, "p"), on_conflict="version"
+        )
+
+
+@given(st.binary())
+def test_remote_name_is_valid_text_and_keeps_valid_names(raw: bytes) -> None:
+    local = raw.decode("utf-8", "surrogateescape")  # how the walk hands names over
+    remote = remote_name(local)
+    remote.encode("utf-8")  # strict: raises on any surrogate left behind
+    assert remote == raw.decode("utf-8", "replace")
