@@ -1,0 +1,162 @@
+"""The run manifest: one JSON object per file per line (JSON Lines), always valid UTF-8.
+
+Each run writes a fresh manifest. Lines are flushed after every batch, so a crashed run
+leaves every finished batch readable; the file is fsynced once, on close, because an fsync
+per batch would cost more than the uploads of small files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from bulkupload.models import FileResult, printable
+
+__all__ = ["MANIFEST_KEYS", "ManifestWriter", "manifest_line", "original_rel", "read_manifest"]
+
+MANIFEST_KEYS = (
+    "path",
+    "size",
+    "mtime",
+    "md5",
+    "status",
+    "upload_uuid",
+    "attempts",
+    "error",
+    "started_at",
+    "finished_at",
+    "file_id",
+    "folder_id",
+    "version",
+)
+"""Keys every line has, in this order; `path_bytes_b64` and `FileResult.extra` keys follow."""
+
+
+def manifest_line(result: FileResult) -> dict[str, Any]:
+    """The manifest record of one result, keys in manifest order.
+
+    `path` is printable text; when the name has undecodable bytes, `path_bytes_b64` holds the
+    exact bytes. Keys from `extra` never overwrite the standard ones.
+    """
+    display = printable(result.rel)
+    mtime = result.mtime
+    if mtime is None and result.mtime_ns is not None:
+        mtime = result.mtime_ns / 1_000_000_000
+    record: dict[str, Any] = {
+        "path": display,
+        "size": result.size,
+        "mtime": mtime,
+        "md5": result.md5,
+        "status": str(result.status),
+        "upload_uuid": result.upload_uuid,
+        "attempts": result.attempts,
+        "error": result.error,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "file_id": result.file_id,
+        "folder_id": result.folder_id,
+        "version": result.version,
+    }
+    # printable() only rewrites surrogate escapes, so a difference means undecodable bytes.
+    if display != result.rel:
+        raw = result.rel.encode("utf-8", "surrogateescape")
+        record["path_bytes_b64"] = base64.b64encode(raw).decode("ascii")
+    for key, value in result.extra.items():
+        record.setdefault(key, value)
+    return record
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        # A surrogate slipped into a value (an error message quoting a raw name, say):
+        # make every string printable rather than write invalid UTF-8.
+        return (json.dumps(_printable_values(record), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _printable_values(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return printable(value)
+        except UnicodeEncodeError:  # surrogates outside the surrogateescape range
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable_values(str(k)): _printable_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable_values(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _printable_values(str(value))
+
+
+class ManifestWriter:
+    """Write a run's manifest at `path` (truncating an old one); use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] | None = self.path.open("wb")
+        self.lines = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write_many(self, results: Sequence[FileResult]) -> None:
+        """Append one line per result and flush the batch to the OS."""
+        if self._file is None:
+            raise ValueError("manifest is closed")
+        self._file.write(b"".join(_encode(manifest_line(r)) for r in results))
+        self._file.flush()
+        self.lines += len(results)
+
+    def close(self) -> None:
+        """Flush, fsync and close; safe to call twice."""
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+            self._file = None
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield each record of a manifest.
+
+    A final line cut short by a crash (no newline, not valid JSON) is ignored; any other bad
+    line raises ValueError naming its line number.
+    """
+    with Path(path).open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):
+                    return
+                raise ValueError(f"{printable(str(path))} line {number}: {exc.msg}") from exc
+
+
+def original_rel(record: dict[str, Any]) -> str:
+    """The exact rel of a manifest record (surrogate-escaped), undoing `printable`."""
+    raw = record.get("path_bytes_b64")
+    if raw is None:
+        return str(record["path"])
+    return base64.b64decode(raw).decode("utf-8", "surrogateescape")
