@@ -8,8 +8,9 @@ Wire it with `add_documents_routes(app)`; the data lives in a `DocumentsStore` t
 
 from __future__ import annotations
 
-import json
+import functools
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,6 +30,7 @@ __all__ = [
     "DocFolder",
     "DocumentsStore",
     "FileVersion",
+    "Rejected",
     "SpaceKey",
     "add_documents_routes",
     "documents_store",
@@ -37,6 +39,8 @@ __all__ = [
 
 SpaceKey = tuple[Literal["project", "company"], int]
 """Whose Documents tool: ``("project", P)`` or ``("company", C)``; each has its own root folder."""
+
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
@@ -83,17 +87,34 @@ class DocFolder:
     files: dict[str, int] = field(default_factory=dict)
 
 
-def _fail(status: int, body: dict[str, Any]) -> web.HTTPException:
-    """An aiohttp HTTP exception carrying a Procore-shaped JSON error body."""
-    classes: dict[int, type[web.HTTPException]] = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        410: web.HTTPGone,
-        422: web.HTTPUnprocessableEntity,
-    }
-    return classes[status](text=json.dumps(body), content_type="application/json")
+class Rejected(Exception):
+    """A request the Documents tool refuses, with Procore's status and JSON error body.
+
+    Handlers turn it into a JSON response themselves (see `_answers`) rather than raising
+    aiohttp's HTTP exceptions, so no middleware can replace the body with a bare reason.
+    """
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def _fail(status: int, body: dict[str, Any]) -> Rejected:
+    return Rejected(status, body)
+
+
+def _answers(handler: _Handler) -> _Handler:
+    """Wrap a route handler so a `Rejected` becomes its Procore-shaped JSON answer."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except Rejected as exc:
+            return web.json_response(exc.body, status=exc.status)
+
+    return wrapped
 
 
 def _iso(ts: float) -> str:
@@ -577,13 +598,16 @@ async def _admin_tree(request: web.Request) -> web.Response:
 def add_documents_routes(app: web.Application) -> None:
     """Register the Documents routes (project and company level) and `/_emulator/documents`."""
     for prefix in ("/rest/v1.0", r"/rest/v1.0/companies/{company_id:\d+}"):
-        app.router.add_get(f"{prefix}/folders", _show_root)
-        app.router.add_post(f"{prefix}/folders", _create_folder)
-        app.router.add_get(prefix + r"/folders/{folder_id:\d+}", _show_folder)
-        app.router.add_post(f"{prefix}/files", _create_file)
-        app.router.add_get(prefix + r"/files/{file_id:\d+}", _show_file)
-        app.router.add_patch(prefix + r"/files/{file_id:\d+}", _update_file)
-        app.router.add_post(f"{prefix}/file_versions", _create_version)
-    app.router.add_get(r"/rest/v1.0/projects/{project_id:\d+}/documents", _list_documents)
-    app.router.add_get(r"/rest/v1.0/companies/{company_id:\d+}/documents", _list_documents)
-    app.router.add_get("/_emulator/documents", _admin_tree)
+        app.router.add_get(f"{prefix}/folders", _answers(_show_root))
+        app.router.add_post(f"{prefix}/folders", _answers(_create_folder))
+        app.router.add_get(prefix + r"/folders/{folder_id:\d+}", _answers(_show_folder))
+        app.router.add_post(f"{prefix}/files", _answers(_create_file))
+        app.router.add_get(prefix + r"/files/{file_id:\d+}", _answers(_show_file))
+        app.router.add_patch(prefix + r"/files/{file_id:\d+}", _answers(_update_file))
+        app.router.add_post(f"{prefix}/file_versions", _answers(_create_version))
+    for path in (
+        r"/rest/v1.0/projects/{project_id:\d+}/documents",
+        r"/rest/v1.0/companies/{company_id:\d+}/documents",
+    ):
+        app.router.add_get(path, _answers(_list_documents))
+    app.router.add_get("/_emulator/documents", _answers(_admin_tree))

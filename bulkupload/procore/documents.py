@@ -58,7 +58,8 @@ class ApiRequester(Protocol):
         path: str,
         *,
         json: Any = None,
-        params: Mapping[str, str] | None = None,
+        # dict, not Mapping: a protocol parameter must be no wider than the real client's.
+        params: dict[str, str] | None = None,
     ) -> ApiResponseLike: ...
 
 

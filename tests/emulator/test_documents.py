@@ -30,11 +30,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 @web.middleware
 async def fake_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Stands in for the real auth middleware: identity and company from test headers."""
+    """Stands in for the real API middleware: identity and company from test headers."""
     if request.path.startswith("/rest/"):
         request["identity"] = Identity(request.headers.get("X-Test-Client", "alice"))
         request["company_id"] = int(request.headers.get("Procore-Company-Id", str(COMPANY)))
-    return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:  # like the real middleware: an HTTPException loses its body
+        return web.json_response({"errors": exc.reason}, status=exc.status)
 
 
 def add_upload(
