@@ -1,0 +1,100 @@
+"""`bulkupload-emulator`: serve the Procore + S3 emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from .config import EmulatorConfig
+from .server import start_site
+
+
+def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
+    parser = argparse.ArgumentParser(
+        prog="bulkupload-emulator",
+        description="A local Procore API + S3 storage emulator for bulkupload tests and demos.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    add("--port", type=int, default=0, help="port to bind; 0 picks a free port (default)")
+    add("--token-lifetime", type=float, default=5400.0, help="OAuth token lifetime, s")
+    add("--upload-lifetime", type=float, default=3600.0, help="POST policy lifetime, s (>= 1)")
+    add("--data-dir", default=None, help="where stored bytes go (default: a temp dir)")
+    add("--storage", choices=("local", "seaweedfs"), default="local", help="storage backend")
+    add("--hourly-limit", type=int, default=None, help="API calls per hour per client")
+    add("--spike-limit", type=int, default=None, help="API calls per spike window per client")
+    add("--spike-window", type=float, default=10.0, help="spike window length, s (default 10)")
+    add("--fault-api-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per API call")
+    add("--fault-storage-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per POST")
+    add("--fault-reset", type=float, default=0.0, metavar="P", help="P(reset mid-body) per POST")
+    add("--latency", "--api-latency", dest="api_latency", type=float, default=0.0, metavar="S")
+    add("--storage-latency", type=float, default=0.0, metavar="S", help="added to storage POSTs")
+    add("--storage-bandwidth", type=float, default=None, metavar="BYTES_PER_S")
+    add("--client", action="append", default=[], metavar="ID:SECRET", help="repeatable")
+    add("--seed", type=int, default=None, help="seed fault randomness")
+    args = parser.parse_args(argv)
+    if args.upload_lifetime < 1:
+        parser.error("--upload-lifetime must be at least 1 second")
+    for name in ("fault_api_5xx", "fault_storage_5xx", "fault_reset"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
+    config = EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        token_lifetime=args.token_lifetime,
+        upload_lifetime=args.upload_lifetime,
+        data_dir=args.data_dir,
+        storage=args.storage,
+        hourly_limit=args.hourly_limit,
+        spike_limit=args.spike_limit,
+        spike_window=args.spike_window,
+        fault_api_5xx=args.fault_api_5xx,
+        fault_storage_5xx=args.fault_storage_5xx,
+        fault_reset=args.fault_reset,
+        api_latency=args.api_latency,
+        storage_latency=args.storage_latency,
+        storage_bandwidth=args.storage_bandwidth,
+        seed=args.seed,
+    )
+    if args.client:
+        clients = {}
+        for item in args.client:
+            client_id, sep, secret = item.partition(":")
+            if not sep or not client_id or not secret:
+                parser.error(f"--client wants ID:SECRET, got {item!r}")
+            clients[client_id] = secret
+        config.clients = clients
+    return config
+
+
+async def serve(config: EmulatorConfig) -> None:
+    from .app import create_app
+
+    app = create_app(config)
+    runner, port = await start_site(app, config.host, config.port)
+    client_id, secret = next(iter(config.clients.items()))
+    print(f"base_url: http://{config.host}:{port}", flush=True)
+    print(f"client_id: {client_id}", flush=True)
+    print(f"client_secret: {secret}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

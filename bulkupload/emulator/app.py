@@ -1,0 +1,64 @@
+"""Assemble the emulator: state, config, API + Documents + storage + admin routes."""
+
+from __future__ import annotations
+
+import importlib
+import random
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .admin import add_admin_routes
+from .api import API_STATE_KEY, SIGNER_KEY, ApiState, add_api_routes, api_middleware, local_signer
+from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
+from .core import STATE_KEY, EmulatorState
+from .storage import BANDWIDTH_KEY, DATA_DIR_KEY, RANDOM_KEY, BandwidthCap, add_storage_routes
+
+
+def create_app(config: EmulatorConfig | None = None) -> web.Application:
+    """A ready-to-run emulator application (SeaweedFS, when configured, starts with the app)."""
+    config = config or EmulatorConfig()
+    app = web.Application(middlewares=[api_middleware])
+    app[CONFIG_KEY] = config
+    app[STATE_KEY] = EmulatorState()
+    app[FAULTS_KEY] = config.initial_faults()
+    app[API_STATE_KEY] = ApiState()
+    app[RANDOM_KEY] = random.Random(config.seed)
+    app[BANDWIDTH_KEY] = BandwidthCap()
+    app[SIGNER_KEY] = local_signer(config)
+    if config.data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="bulkupload-emulator-"))
+        app.on_cleanup.append(_remover(data_dir))
+    else:
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+    app[DATA_DIR_KEY] = data_dir
+    add_api_routes(app)
+    _add_documents_routes(app)
+    add_storage_routes(app)
+    add_admin_routes(app)
+    if config.storage == "seaweedfs":
+        from .seaweed import attach_seaweedfs
+
+        attach_seaweedfs(app)
+    return app
+
+
+def _add_documents_routes(app: web.Application) -> None:
+    """The Documents tool lives in its own module; the emulator runs without it if absent."""
+    try:
+        module = importlib.import_module(".documents", __package__)
+    except ModuleNotFoundError:
+        return
+    add_routes: Callable[[web.Application], None] = module.add_documents_routes
+    add_routes(app)
+
+
+def _remover(path: Path) -> Callable[[web.Application], Awaitable[None]]:
+    async def remove(app: web.Application) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    return remove

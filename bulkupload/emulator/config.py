@@ -1,0 +1,136 @@
+"""Settings of one emulator run: clients, companies, lifetimes, rate limits, faults and storage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+DEFAULT_CLIENTS = {
+    "demo-client-id": "demo-client-secret",
+    "other-client-id": "other-client-secret",
+}
+GIB = 1024**3
+DISABLED_RATE_LIMIT = 1_000_000  # what the headers report when no limit is configured
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyConfig:
+    """A company and its projects. A `variant` company gets a different field set and key prefix."""
+
+    id: int
+    projects: tuple[int, ...]
+    variant: bool = False
+
+    @property
+    def bucket(self) -> str:
+        return f"procore-company-{self.id}"
+
+    def key_for(self, uuid: str) -> str:
+        if self.variant:
+            return f"companies/{self.id}/direct/{uuid}"
+        return f"uploads/{uuid}"
+
+
+DEFAULT_COMPANIES = (
+    CompanyConfig(1, (42, 100)),
+    CompanyConfig(2, (200,), variant=True),
+)
+
+
+@dataclass(slots=True)
+class FaultSettings:
+    """Faults injected on demand; probabilities in [0, 1], latencies in seconds."""
+
+    api_5xx: float = 0.0
+    storage_5xx: float = 0.0
+    reset: float = 0.0  # storage: connection reset partway through the body
+    api_latency: float = 0.0
+    storage_latency: float = 0.0
+    storage_bandwidth: float | None = None  # bytes/s over all storage connections
+    retry_after: int = 1  # seconds, sent with every injected 5xx
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def update(self, values: dict[str, object]) -> None:
+        """Apply a partial update from JSON; unknown names raise ValueError."""
+        for name, value in values.items():
+            if name not in self.__dataclass_fields__:
+                raise ValueError(f"unknown fault setting {name!r}")
+            if value is None:
+                if name != "storage_bandwidth":
+                    raise ValueError(f"{name} cannot be null")
+                self.storage_bandwidth = None
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number")
+            if name in ("api_5xx", "storage_5xx", "reset") and value > 1:
+                raise ValueError(f"{name} is a probability in [0, 1]")
+            setattr(self, name, int(value) if name == "retry_after" else float(value))
+
+
+@dataclass(slots=True)
+class EmulatorConfig:
+    """Everything one emulator run needs; every field has a demo-friendly default."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    clients: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CLIENTS))
+    companies: tuple[CompanyConfig, ...] = DEFAULT_COMPANIES
+    token_lifetime: float = 5400.0
+    upload_lifetime: float = 3600.0
+    hourly_limit: int | None = None
+    spike_limit: int | None = None
+    spike_window: float = 10.0
+    fault_api_5xx: float = 0.0
+    fault_storage_5xx: float = 0.0
+    fault_reset: float = 0.0
+    api_latency: float = 0.0
+    storage_latency: float = 0.0
+    storage_bandwidth: float | None = None
+    data_dir: str | None = None  # None: a fresh temporary directory, removed on stop
+    storage: Literal["local", "seaweedfs"] = "local"
+    region: str = "us-east-1"
+    access_key: str = "AKIAEMULATOR0000DEMO"
+    secret_key: str = "emulator/secret/key/0000000000000000000000"
+    # The variant company signs with temporary credentials (session token), as STS would issue.
+    session_access_key: str = "ASIAEMULATOR0000DEMO"
+    session_secret_key: str = "emulator/session/secret/00000000000000000"
+    session_token: str = "FwoGZXIvYXdzEMULATORSESSIONTOKEN0000000000"
+    max_upload_size: int = 5 * GIB  # S3's single-POST cap
+    seed: int | None = None  # seeds fault randomness for reproducible runs
+
+    def company(self, company_id: int) -> CompanyConfig | None:
+        for company in self.companies:
+            if company.id == company_id:
+                return company
+        return None
+
+    def company_of_project(self, project_id: int) -> CompanyConfig | None:
+        for company in self.companies:
+            if project_id in company.projects:
+                return company
+        return None
+
+    def initial_faults(self) -> FaultSettings:
+        return FaultSettings(
+            api_5xx=self.fault_api_5xx,
+            storage_5xx=self.fault_storage_5xx,
+            reset=self.fault_reset,
+            api_latency=self.api_latency,
+            storage_latency=self.storage_latency,
+            storage_bandwidth=self.storage_bandwidth,
+        )
+
+    def credentials(self) -> dict[str, tuple[str, str | None]]:
+        """Storage credentials: access key -> (secret key, session token or None)."""
+        return {
+            self.access_key: (self.secret_key, None),
+            self.session_access_key: (self.session_secret_key, self.session_token),
+        }
+
+
+CONFIG_KEY: web.AppKey[EmulatorConfig] = web.AppKey("emulator_config", EmulatorConfig)
+FAULTS_KEY: web.AppKey[FaultSettings] = web.AppKey("emulator_faults", FaultSettings)

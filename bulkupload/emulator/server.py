@@ -1,0 +1,153 @@
+"""Run the emulator on loopback in a background thread with its own event loop.
+
+Tests (sync or async, any loop) and benchmarks use `RunningEmulator` and its sync helpers, which
+talk to the `/_emulator/` admin endpoints over HTTP rather than reaching into internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .app import create_app
+from .config import EmulatorConfig
+from .storage import DATA_DIR_KEY
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start `app` on host:port (0 = any free port); return the runner and the bound port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    bound = server.sockets[0].getsockname()[1]
+    return runner, int(bound)
+
+
+class RunningEmulator:
+    """An emulator serving on 127.0.0.1 from a background thread; stop() or use as a context."""
+
+    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+        self.config = config or EmulatorConfig(**overrides)
+        self.app = create_app(self.config)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._thread = threading.Thread(target=self._run, name="bulkupload-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise RuntimeError(f"emulator failed to start: {self._error}") from self._error
+        self.base_url = f"http://{self.config.host}:{self._port}"
+        self.login_url = self.base_url
+        self.client_id, self.client_secret = next(iter(self.config.clients.items()))
+        self.data_dir = str(self.app[DATA_DIR_KEY])
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._runner, self._port = self._loop.run_until_complete(
+                start_site(self.app, self.config.host, self.config.port)
+            )
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            self._loop.close()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        assert self._runner is not None
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + "/oauth/token"
+
+    @property
+    def state(self) -> Any:
+        """The live EmulatorState (read-only use from tests; prefer the admin helpers)."""
+        from .core import STATE_KEY
+
+        return self.app[STATE_KEY]
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- sync admin helpers (HTTP over loopback) --------------------------------------------
+
+    def admin_get(self, path: str) -> Any:
+        return self._admin("GET", path, None)
+
+    def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._admin("POST", path, body or {})
+
+    def _admin(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        if not path.startswith("/"):
+            path = "/_emulator/" + path
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin_get("/_emulator/counters")
+        return result
+
+    def reset_counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin_post("/_emulator/counters/reset")
+        return result
+
+    def uploads(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.admin_get("/_emulator/uploads")
+        return result
+
+    def objects(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.admin_get("/_emulator/objects")
+        return result
+
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin_post("/_emulator/faults", settings)
+        return result
+
+    def expire_uploads(self) -> list[str]:
+        result: list[str] = self.admin_post("/_emulator/expire-uploads")["expired"]
+        return result
+
+    def advance_clock(self, seconds: float) -> float:
+        return float(self.admin_post("/_emulator/clock", {"advance": seconds})["now"])
+
+    def object_path(self, bucket: str, key: str) -> Path | None:
+        """Where the bytes of a stored object live on disk (local storage only)."""
+        stored = self.state.objects.get((bucket, key))
+        return None if stored is None else Path(stored.path)

@@ -1,0 +1,308 @@
+"""The emulator's own S3: strict POST Object handling, bytes streamed to disk with MD5 on the way.
+
+`POST /s3/{bucket}` takes the multipart form a Create Upload answer describes and checks it the way
+AWS does (see `policy.check_post`), answering S3-style XML errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import socket
+import struct
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from aiohttp import BodyPartReader, MultipartReader, web
+
+from .config import CONFIG_KEY, FAULTS_KEY
+from .core import STATE_KEY, StoredObject
+from .policy import CheckedPolicy, PolicyViolation, check_post
+
+CHUNK = 1024 * 1024
+MAX_FIELD_BYTES = 64 * 1024
+DATA_DIR_KEY: web.AppKey[Path] = web.AppKey("emulator_data_dir", Path)
+BANDWIDTH_KEY: web.AppKey[BandwidthCap] = web.AppKey("emulator_bandwidth", object)  # type: ignore[arg-type]
+RANDOM_KEY: web.AppKey[random.Random] = web.AppKey("emulator_random", random.Random)
+
+
+class BandwidthCap:
+    """One byte budget shared by every storage connection (bytes per second, None = off)."""
+
+    def __init__(self) -> None:
+        self._next_free = 0.0
+
+    async def spend(self, nbytes: int, rate: float | None) -> None:
+        if not rate:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_free)
+        self._next_free = start + nbytes / rate
+        delay = self._next_free - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def s3_error(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<RequestId>{os.urandom(8).hex().upper()}</RequestId></Error>"
+    )
+    return web.Response(status=status, text=body, content_type="application/xml", headers=headers)
+
+
+class _Rejected(Exception):
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _reject(status: int, code: str, message: str) -> _Rejected:
+    return _Rejected(s3_error(status, code, message))
+
+
+async def post_object(request: web.Request) -> web.StreamResponse:
+    """POST Object: form fields, then `file` last; 204/201 with the ETag, or an S3 error."""
+    app = request.app
+    counters = app[STATE_KEY].counters
+    counters.storage_requests += 1
+    try:
+        response = await _post_object(request)
+    except _Rejected as rejected:
+        response = rejected.response
+    except ConnectionResetError:
+        # The injected reset already closed the socket: nothing will reach the client.
+        return web.Response(status=500)
+    if response.status >= 300:
+        counters.storage_errors[response.get("s3_code", str(response.status))] += 1
+    return response
+
+
+async def _post_object(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    config, state, faults, rng = app[CONFIG_KEY], app[STATE_KEY], app[FAULTS_KEY], app[RANDOM_KEY]
+    counters = state.counters
+    if "Authorization" in request.headers:
+        counters.storage_authorization_headers += 1
+        raise _reject(
+            400,
+            "InvalidArgument",
+            "POST requests to storage must not carry an Authorization header "
+            "(only one auth mechanism allowed).",
+        )
+    if faults.storage_latency:
+        await asyncio.sleep(faults.storage_latency)
+    if faults.storage_5xx and rng.random() < faults.storage_5xx:
+        counters.faults_injected["storage_5xx"] += 1
+        status, code = rng.choice(((500, "InternalError"), (503, "SlowDown")))
+        return s3_error(
+            status,
+            code,
+            "Injected fault: please retry.",
+            headers={"Retry-After": str(faults.retry_after)},
+        )
+    if request.headers.get("Transfer-Encoding", "").lower() == "chunked" or (
+        request.content_length is None
+    ):
+        raise _reject(
+            411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+        )
+    bucket = request.match_info["bucket"]
+    if bucket not in {company.bucket for company in config.companies}:
+        raise _reject(404, "NoSuchBucket", "The specified bucket does not exist.")
+    if not request.content_type.startswith("multipart/form-data"):
+        raise _reject(
+            412,
+            "PreconditionFailed",
+            "Bucket POST must be of the enclosure-type multipart/form-data.",
+        )
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise _reject(
+            400, "MalformedPOSTRequest", f"The body is not valid multipart: {exc}"
+        ) from None
+    fields: dict[str, str] = {}
+    try:
+        while True:
+            part = await reader.next()
+            if part is None:
+                raise _reject(
+                    400, "InvalidArgument", "POST requires exactly one file upload per request."
+                )
+            if not isinstance(part, BodyPartReader):
+                raise _reject(400, "MalformedPOSTRequest", "Nested multipart is not allowed.")
+            name = (part.name or "").lower()
+            if name == "file":
+                return await _receive_file(request, bucket, fields, part, reader)
+            fields[name] = await _read_field(part)
+    except ValueError as exc:
+        raise _reject(
+            400, "MalformedPOSTRequest", f"The body is not valid multipart: {exc}"
+        ) from None
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(MAX_FIELD_BYTES):
+        data += chunk
+        if len(data) > MAX_FIELD_BYTES:
+            raise _reject(
+                400, "MaxPostPreDataLengthExceeded", "Your POST form fields are too large."
+            )
+    return data.decode("utf-8", "replace")
+
+
+async def _receive_file(
+    request: web.Request,
+    bucket: str,
+    fields: dict[str, str],
+    part: BodyPartReader,
+    reader: MultipartReader,
+) -> web.StreamResponse:
+    app = request.app
+    config, state = app[CONFIG_KEY], app[STATE_KEY]
+    now = state.clock.now()
+    try:
+        checked = check_post(fields, bucket=bucket, now=now, credentials=config.credentials())
+    except PolicyViolation as violation:
+        raise _reject(violation.status, violation.code, violation.message) from None
+    key = fields["key"].replace("${filename}", part.filename or "")
+    record = state.find_upload_by_key(bucket, key)
+    if record is not None and record.expires <= now:
+        raise _reject(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    loop = asyncio.get_running_loop()
+    fd, tmp_path = await loop.run_in_executor(None, _open_temp, app[DATA_DIR_KEY] / "tmp")
+    try:
+        size, md5 = await _stream_to_disk(request, part, fd, checked.max_size)
+        _check_tail(await reader.next() is not None, size, checked)
+    except BaseException:
+        await loop.run_in_executor(None, _discard, fd, tmp_path)
+        raise
+    name = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
+    final = app[DATA_DIR_KEY] / "objects" / name
+    await loop.run_in_executor(None, _finish, fd, tmp_path, final)
+    stored = StoredObject(bucket=bucket, key=key, size=size, md5=md5, path=str(final))
+    state.objects[(bucket, key)] = stored
+    if record is not None:
+        record.stored = stored
+    state.counters.storage_success += 1
+    return _success(request, bucket, key, md5, fields.get("success_action_status"))
+
+
+async def _stream_to_disk(
+    request: web.Request, part: BodyPartReader, fd: int, max_size: int
+) -> tuple[int, str]:
+    """Copy the file part to `fd` in ~1 MiB chunks, hashing in the writer thread; (size, md5).
+
+    One write is in flight while the next chunk is read, so memory stays at about two chunks.
+    Past `max_size` bytes are counted but not written (the answer will be EntityTooLarge).
+    """
+    app = request.app
+    faults, state = app[FAULTS_KEY], app[STATE_KEY]
+    reset_after: int | None = None
+    if faults.reset and app[RANDOM_KEY].random() < faults.reset:
+        reset_after = max(1, (request.content_length or 2) // 2)
+    loop = asyncio.get_running_loop()
+    digest = hashlib.md5()
+    size = 0
+    pending: asyncio.Future[None] | None = None
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            await app[BANDWIDTH_KEY].spend(len(chunk), faults.storage_bandwidth)
+            if reset_after is not None and size >= reset_after:
+                state.counters.faults_injected["reset"] += 1
+                _reset_connection(request)
+                raise ConnectionResetError("injected connection reset")
+            if size > max_size:
+                continue
+            if pending is not None:
+                await pending
+            pending = loop.run_in_executor(None, _write_and_hash, fd, digest, chunk)
+    finally:
+        if pending is not None:
+            await asyncio.shield(pending)
+    return size, digest.hexdigest()
+
+
+def _check_tail(more_parts: bool, size: int, checked: CheckedPolicy) -> None:
+    if more_parts:
+        raise _reject(400, "InvalidArgument", "The file must be the last field in the form.")
+    if size > checked.max_size:
+        raise _reject(
+            400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+        )
+    if size < checked.min_size:
+        raise _reject(
+            400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size."
+        )
+
+
+def _success(
+    request: web.Request,
+    bucket: str,
+    key: str,
+    md5: str,
+    action_status: str | None,
+) -> web.Response:
+    headers = {"ETag": f'"{md5}"'}
+    location = f"{request.url.origin()}/s3/{bucket}/{key}"
+    headers["Location"] = location
+    if action_status == "201":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<PostResponse><Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
+            f"<Key>{escape(key)}</Key><ETag>&quot;{md5}&quot;</ETag></PostResponse>"
+        )
+        return web.Response(status=201, text=body, content_type="application/xml", headers=headers)
+    return web.Response(status=200 if action_status == "200" else 204, headers=headers)
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Close the socket with SO_LINGER 0 so the client sees a TCP RST mid-body."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _open_temp(tmp_dir: Path) -> tuple[int, str]:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    path = tmp_dir / os.urandom(12).hex()
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
+
+
+def _write_and_hash(fd: int, digest: hashlib._Hash, chunk: bytes) -> None:
+    digest.update(chunk)
+    view = memoryview(chunk)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _discard(fd: int, path: str) -> None:
+    os.close(fd)
+    Path(path).unlink(missing_ok=True)
+
+
+def _finish(fd: int, tmp_path: str, final: Path) -> None:
+    os.close(fd)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    Path(tmp_path).replace(final)
+
+
+def add_storage_routes(app: web.Application) -> None:
+    app.router.add_post("/s3/{bucket}", post_object)
+    app.router.add_post("/s3/{bucket}/", post_object)
