@@ -17,7 +17,14 @@ from typing import IO, Any, Self
 
 from bulkupload.models import FileResult, printable
 
-__all__ = ["MANIFEST_KEYS", "ManifestWriter", "manifest_line", "original_rel", "read_manifest"]
+__all__ = [
+    "MANIFEST_KEYS",
+    "ManifestWriter",
+    "manifest_line",
+    "original_rel",
+    "printable_values",
+    "read_manifest",
+]
 
 MANIFEST_KEYS = (
     "path",
@@ -78,22 +85,23 @@ def _encode(record: dict[str, Any]) -> bytes:
     except UnicodeEncodeError:
         # A surrogate slipped into a value (an error message quoting a raw name, say):
         # make every string printable rather than write invalid UTF-8.
-        return (json.dumps(_printable_values(record), ensure_ascii=False) + "\n").encode("utf-8")
+        return (json.dumps(printable_values(record), ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _printable_values(value: Any) -> Any:
+def printable_values(value: Any) -> Any:
+    """`value` made JSON-safe as valid UTF-8: strings printable, unknown objects as text."""
     if isinstance(value, str):
         try:
             return printable(value)
         except UnicodeEncodeError:  # surrogates outside the surrogateescape range
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {_printable_values(str(k)): _printable_values(v) for k, v in value.items()}
+        return {printable_values(str(k)): printable_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_printable_values(v) for v in value]
+        return [printable_values(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _printable_values(str(value))
+    return printable_values(str(value))
 
 
 class ManifestWriter:

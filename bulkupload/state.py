@@ -306,6 +306,17 @@ class StateStore:
             )
             return [_row(values) for values in cur]
 
+    def status_counts(self, target_key: str | None = None) -> dict[str, tuple[int, int]]:
+        """Per status: (number of files, total bytes), for one target or all."""
+        clause, args = ("", ()) if target_key is None else ("WHERE target = ?", (target_key,))
+        with self._guard("read"):
+            cur = self._conn.execute(
+                f"SELECT status, COUNT(*), COALESCE(SUM(size), 0) FROM files {clause}"
+                " GROUP BY status",
+                args,
+            )
+            return {status: (count, size) for status, count, size in cur}
+
     def runs(self, target_key: str | None = None) -> list[dict[str, Any]]:
         """Past runs, oldest first, with their decoded summaries."""
         clause, args = ("", ()) if target_key is None else ("WHERE target = ?", (target_key,))
