@@ -11,6 +11,9 @@ class Status(enum.StrEnum):
     UPLOADED = "uploaded"
     SKIPPED = "skipped"
     FAILED = "failed"
+    # State store only, never in the manifest: the bytes are stored but not yet attached, so a
+    # run killed before attaching can attach them next time instead of sending them again.
+    SENT = "sent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,9 @@ class FileResult:
     folder_id: int | None = None
     version: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # False for outcomes that must not overwrite what the state store knows (unchanged files,
+    # interrupted or dry-run entries): their row keeps its uploaded/sent status and uuid.
+    record_state: bool = True
 
 
 def printable(text: str) -> str:

@@ -1,0 +1,155 @@
+"""One typed settings object for a run, built from flags, a TOML file and the environment.
+
+Precedence: command-line flags, then the `--config` TOML file, then built-in defaults. Secrets
+come only from the environment (`PROCORE_CLIENT_ID` + `PROCORE_CLIENT_SECRET`, or
+`PROCORE_ACCESS_TOKEN`).
+
+Memory bound of a run (the worst case, checked by `benchmarks/`):
+    concurrency × chunk_size            file bytes in flight (one chunk per transfer)
+  + 3 × concurrency × ~1 KiB            queued entries and unused instructions
+  + 500 × ~1 KiB                        one batch of state look-ups / manifest lines
+  + the interpreter and libraries       ≈ 60 MB
+With the defaults (concurrency 8, 1 MiB chunks) that is under 80 MB whatever the tree size.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .models import Target
+
+PRODUCTION_API = "https://api.procore.com"
+PRODUCTION_LOGIN = "https://login.procore.com"
+DEFAULT_MANIFEST = "bulkupload-manifest.jsonl"
+DEFAULT_STATE = ".bulkupload/state.sqlite"
+OnConflict = Literal["version", "skip", "rename"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Either client credentials (renewable) or a ready access token. Never logged."""
+
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Credentials:
+        client_id = env.get("PROCORE_CLIENT_ID") or None
+        client_secret = env.get("PROCORE_CLIENT_SECRET") or None
+        token = env.get("PROCORE_ACCESS_TOKEN") or None
+        if client_id and client_secret:
+            return cls(client_id=client_id, client_secret=client_secret)
+        if token:
+            return cls(access_token=token)
+        if client_id or client_secret:
+            raise ConfigError(
+                "PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET must both be set "
+                "(or set PROCORE_ACCESS_TOKEN)"
+            )
+        raise ConfigError(
+            "no Procore credentials: set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET "
+            "(or PROCORE_ACCESS_TOKEN) in the environment"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything one upload run needs to know."""
+
+    sources: tuple[str, ...]
+    target: Target
+    company_id: int
+    credentials: Credentials
+    concurrency: int = 8
+    manifest: Path = Path(DEFAULT_MANIFEST)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    retries: int = 5
+    base_url: str = PRODUCTION_API
+    login_url: str = PRODUCTION_LOGIN
+    api_version: str = "1.1"
+    follow_symlinks: bool = False
+    folder: str = ""
+    on_conflict: OnConflict = "version"
+    attach: bool = True
+    state: Path = Path(DEFAULT_STATE)
+    checksum: bool = False
+    dry_run: bool = False
+    report: Path | None = None
+    log_file: Path | None = None
+    allow_http: bool = False
+    # An instruction older than this is thrown away unused; Procore's policies last one hour.
+    instruction_max_age: float = 50 * 60
+    chunk_size: int = 1 << 20
+    progress: Literal["auto", "tty", "plain", "none"] = "auto"
+    retry_backoff: bool = True
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.concurrency > 512:
+            raise ConfigError(f"--concurrency must be between 1 and 512, not {self.concurrency}")
+        if self.retries < 0:
+            raise ConfigError("--retries must be 0 or more")
+        if self.api_version not in ("1.0", "1.1"):
+            raise ConfigError(f"--api-version must be 1.1 or 1.0, not {self.api_version!r}")
+        if self.on_conflict not in ("version", "skip", "rename"):
+            raise ConfigError("--on-conflict must be version, skip or rename")
+        for url in (self.base_url, self.login_url):
+            check_url(url, allow_http=self.allow_http)
+
+
+def check_url(url: str, *, allow_http: bool) -> None:
+    """Refuse URLs that would send the token in clear text to another machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing plain http to {parts.hostname}: the token would travel unencrypted "
+            "(use https, or --allow-http for a test server you trust)"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a `--config` file; keys are the long option names with `-` or `_`."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    data = {key.replace("-", "_"): value for key, value in data.items()}
+    for secret in ("client_secret", "client_id", "access_token", "token"):
+        if secret in data:
+            raise ConfigError(
+                f"{path}: '{secret}' does not belong in a config file; "
+                "secrets come from the environment only"
+            )
+    return data
+
+
+def env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None

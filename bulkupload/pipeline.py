@@ -1,0 +1,639 @@
+"""Wires the stages of an upload run with anyio task groups and bounded memory-object streams.
+
+    walk (thread) ─batches─▶ classify (state) ─jobs─▶ instructions ×C ─ready─▶ transfer+attach ×C
+                                   │                        │                        │
+                                   └──────────── results ───┴────────────────────────┴─▶ record
+
+Back-pressure is the streams' buffers: `ready` has none, so at most C instructions exist unused at
+any moment (each held by an instruction worker waiting for a free transfer worker), and every
+instruction is checked for age again just before its bytes go out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import mimetypes
+import os
+import posixpath
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .config import Settings
+from .errors import (
+    ApiError,
+    AuthError,
+    BulkUploadError,
+    FileChanged,
+    FileProblem,
+    NotFound,
+    PolicyExpired,
+    StateError,
+)
+from .manifest import ManifestWriter
+from .models import FileEntry, FileResult, SkippedEntry, Status, UploadInstruction, WalkItem
+from .procore.client import ApiClient
+from .procore.documents import FolderMirror, RemoteFile, attach, remote_name
+from .procore.uploads import create_upload
+from .progress import Progress, Tally
+from .retry import RetryPolicy, retrying
+from .state import AsyncStateStore, StateRow, is_unchanged
+from .transfer import send_to_storage
+from .walk import walk
+
+log = logging.getLogger("bulkupload")
+
+WALK_BATCH = 200
+RECORD_BATCH = 500
+# A storage 403 "Policy expired" or a file that changed gets fresh instructions this often at most.
+MAX_RENEWALS = 3
+
+
+class TargetUnusable(BulkUploadError):
+    """The project/company does not exist or this identity cannot use it: the run stops."""
+
+
+@dataclass(slots=True)
+class Job:
+    """One file on its way through the pipeline (mutable: stages fill it in)."""
+
+    entry: FileEntry
+    row: StateRow | None
+    started_at: str = ""
+    attempts: int = 0
+    instruction: UploadInstruction | None = None
+    folder_id: int | None = None
+    existing: RemoteFile | None = None
+    md5: str | None = None
+    sent_bytes: int = 0
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What the CLI needs to print the summary and pick the exit code."""
+
+    tally: Tally
+    duration: float
+    interrupted: int | None = None  # the signal number that stopped the run
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    api_calls: int = 0
+    rate_limited: int = 0
+    run_id: int | None = None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def content_type_for(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+class UploadRun:
+    """One run of `bulkupload SOURCE...`: owns the stages, the tally and the stop signals."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api: ApiClient,
+        storage: aiohttp.ClientSession,
+        store: AsyncStateStore,
+        progress: Progress,
+        mirror: FolderMirror | None,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.storage = storage
+        self.store = store
+        self.progress = progress
+        self.tally = progress.tally
+        self.mirror = mirror
+        self.target_key = settings.target.key
+        self.policy = RetryPolicy(attempts=settings.retries + 1, backoff=settings.retry_backoff)
+        self.stopping = False
+        self.stop_signal: int | None = None
+        # Jobs past the walk without a result yet, by rel: a hard stop records them all.
+        self.open_jobs: dict[str, Job] = {}
+        self._work_scope: anyio.CancelScope | None = None
+        self.failures: list[tuple[str, str]] = []
+        self.run_id = 0
+
+    # ── the whole run ──────────────────────────────────────────────────────────────────
+    async def run(self) -> RunOutcome:
+        started = time.monotonic()
+        self.run_id = await self.store.begin_run(self.target_key)
+        results_send, results_recv = anyio.create_memory_object_stream[FileResult](RECORD_BATCH)
+        with ManifestWriter(self.settings.manifest) as manifest:
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self._watch_signals)
+                async with anyio.create_task_group() as recording:
+                    recording.start_soon(self._record, results_recv, manifest)
+                    async with results_send:
+                        async with anyio.create_task_group() as work:
+                            self._work_scope = work.cancel_scope
+                            self._start_stages(work, results_send)
+                        # Only a hard stop leaves jobs open: each still gets its manifest line.
+                        aborted = work.cancel_scope.cancel_called
+                        for job in list(self.open_jobs.values()) if aborted else []:
+                            error = (
+                                "aborted mid-upload: run interrupted twice"
+                                if job.attempts
+                                else "not sent: run interrupted (the next run sends it)"
+                            )
+                            status = Status.FAILED if job.attempts else Status.SKIPPED
+                            await results_send.send(
+                                self._result(job, status, error=error, record_state=False)
+                            )
+                outer.cancel_scope.cancel()  # the recorder is done; end the signal watcher
+        gone = [row.rel for row in await self.store.gone(self.target_key, self.run_id)]
+        outcome = RunOutcome(
+            tally=self.tally,
+            duration=time.monotonic() - started,
+            interrupted=self.stop_signal,
+            failures=self.failures,
+            gone=gone,
+            api_calls=self.api.stats.calls,
+            rate_limited=self.api.stats.rate_limited,
+            run_id=self.run_id,
+        )
+        await self.store.finish_run(self.run_id, summary_dict(outcome))
+        return outcome
+
+    def _start_stages(self, work: TaskGroup, results: MemoryObjectSendStream[FileResult]) -> None:
+        concurrency = self.settings.concurrency
+        walk_send, walk_recv = anyio.create_memory_object_stream[list[WalkItem]](4)
+        jobs_send, jobs_recv = anyio.create_memory_object_stream[Job](concurrency)
+        ready_send, ready_recv = anyio.create_memory_object_stream[Job](0)
+        work.start_soon(self._walk, walk_send)
+        work.start_soon(self._classify, walk_recv, jobs_send, results.clone())
+        for _ in range(concurrency):
+            work.start_soon(self._instruct, jobs_recv.clone(), ready_send.clone(), results.clone())
+            work.start_soon(self._transfer, ready_recv.clone(), results.clone())
+        # Each task holds its own clone; closing the originals lets each loop end with its inputs.
+        for stream in (jobs_recv, ready_send, ready_recv):
+            stream.close()
+
+    async def _watch_signals(self) -> None:
+        try:
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        except (ValueError, NotImplementedError):
+            return  # not the main thread (an embedding program): it handles its own signals
+        with receiver as signals:
+            async for signum in signals:
+                if self.stopping:
+                    self.progress.message("second interrupt: aborting uploads in flight")
+                    if self._work_scope is not None:
+                        self._work_scope.cancel()
+                    return
+                self.stopping = True
+                self.stop_signal = signum
+                self.progress.message(
+                    "interrupted: finishing uploads in flight (interrupt again to abort)"
+                )
+
+    # ── stage 1: walk ──────────────────────────────────────────────────────────────────
+    async def _walk(self, send: MemoryObjectSendStream[list[WalkItem]]) -> None:
+        settings = self.settings
+
+        def produce() -> None:
+            batch: list[WalkItem] = []
+            for item in walk(
+                settings.sources,
+                include=settings.include,
+                exclude=settings.exclude,
+                follow_symlinks=settings.follow_symlinks,
+            ):
+                if self.stopping:
+                    break
+                batch.append(item)
+                if len(batch) >= WALK_BATCH:
+                    anyio.from_thread.run(send.send, batch)
+                    batch = []
+            if batch:
+                anyio.from_thread.run(send.send, batch)
+
+        async with send:
+            await anyio.to_thread.run_sync(produce, abandon_on_cancel=True)
+        self.tally.walk_done = not self.stopping
+
+    # ── stage 2: compare with the state store ──────────────────────────────────────────
+    async def _classify(
+        self,
+        batches: MemoryObjectReceiveStream[list[WalkItem]],
+        jobs: MemoryObjectSendStream[Job],
+        results: MemoryObjectSendStream[FileResult],
+    ) -> None:
+        async with batches, jobs, results:
+            async for batch in batches:
+                entries = [item for item in batch if isinstance(item, FileEntry)]
+                rels = [e.rel for e in entries]
+                rows = await self.store.lookup(self.target_key, rels)
+                if not self.settings.dry_run:
+                    await self.store.mark_seen(self.target_key, rels, self.run_id)
+                for item in batch:
+                    self.tally.found += 1
+                    if isinstance(item, SkippedEntry):
+                        await results.send(skipped_result(item))
+                        continue
+                    self.tally.found_bytes += item.size
+                    job = Job(entry=item, row=rows.get(item.rel))
+                    reason = await self._unchanged_reason(job)
+                    if reason is not None:
+                        if self.settings.dry_run:
+                            self.progress.message(f"would skip: {item.display_rel} ({reason})")
+                        await results.send(
+                            self._result(job, Status.SKIPPED, error=reason, record_state=False)
+                        )
+                    elif self.stopping:
+                        await results.send(self._interrupted(job))
+                    elif self.settings.dry_run:
+                        self.progress.message(f"would upload: {item.display_rel}")
+                        await results.send(
+                            self._result(
+                                job,
+                                Status.SKIPPED,
+                                error="dry run: would upload",
+                                record_state=False,
+                            )
+                        )
+                    else:
+                        self.open_jobs[item.rel] = job
+                        await jobs.send(job)
+
+    async def _unchanged_reason(self, job: Job) -> str | None:
+        row = job.row
+        if self.settings.checksum:
+            if row is None or row.status != Status.UPLOADED.value or row.size != job.entry.size:
+                return None
+            job.md5 = await anyio.to_thread.run_sync(file_md5, job.entry.path)
+            return "unchanged since last upload (same MD5)" if job.md5 == row.md5 else None
+        if is_unchanged(row, job.entry):
+            return "unchanged since last upload"
+        return None
+
+    # ── stage 3: instructions, just in time ───────────────────────────────────────────
+    async def _instruct(
+        self,
+        jobs: MemoryObjectReceiveStream[Job],
+        ready: MemoryObjectSendStream[Job],
+        results: MemoryObjectSendStream[FileResult],
+    ) -> None:
+        async with jobs, ready, results:
+            async for job in jobs:
+                if self.stopping:
+                    await results.send(self._interrupted(job))
+                    continue
+                job.started_at = now_iso()
+                try:
+                    done = await self._plan(job)
+                    if done is not None:
+                        await results.send(done)
+                        continue
+                    job.instruction = await self._new_instruction(job)
+                except (FileProblem, ApiError) as exc:
+                    await results.send(self._failed(job, exc))
+                    continue
+                await ready.send(job)
+
+    async def _plan(self, job: Job) -> FileResult | None:
+        """Decide against Documents before spending an upload: skip, resume or go ahead."""
+        if self.mirror is None:
+            return None
+        entry = job.entry
+        folder_rel = posixpath.dirname(entry.rel)
+        try:
+            job.folder_id = await self.mirror.folder_id_for(remote_name(folder_rel))
+            job.existing = await self.mirror.existing_file(job.folder_id, remote_name(entry.name))
+        except NotFound as exc:
+            raise TargetUnusable(
+                f"{self.settings.target.kind} {self.settings.target.id} "
+                f"not found or not visible: {exc.message}"
+            ) from exc
+        existing, row = job.existing, job.row
+        if existing is None:
+            if (
+                row is not None
+                and row.status == "sent"
+                and row.upload_uuid
+                and same_file(row, entry)
+            ):
+                # Stored before a crash but never attached: attach those bytes, send nothing.
+                try:
+                    return await self._attach(job, row.upload_uuid, md5=row.md5)
+                except ApiError:
+                    return None  # expired or gone: upload again
+            return None
+        if self.settings.on_conflict == "skip":
+            return self._result(
+                job,
+                Status.SKIPPED,
+                error="exists in Procore (--on-conflict skip)",
+                file_id=existing.id,
+                folder_id=job.folder_id,
+            )
+        if (
+            row is not None
+            and row.status in ("sent", "uploaded")
+            and same_file(row, entry)
+            and existing.size == entry.size
+        ):
+            return self._result(
+                job,
+                Status.UPLOADED,
+                md5=row.md5,
+                upload_uuid=row.upload_uuid,
+                file_id=existing.id,
+                folder_id=job.folder_id,
+                version=existing.latest_version,
+                note="already in Procore, unchanged since it was sent",
+            )
+        return None
+
+    async def _new_instruction(self, job: Job) -> UploadInstruction:
+        entry = job.entry
+        try:
+            return await create_upload(
+                self.api,
+                self.settings.target,
+                filename=remote_name(entry.name),
+                content_type=content_type_for(entry.name),
+                size=entry.size,
+                api_version=self.settings.api_version,
+            )
+        except NotFound as exc:
+            raise TargetUnusable(
+                f"{self.settings.target.kind} {self.settings.target.id} not found or not "
+                f"visible to these credentials ({exc.message})"
+            ) from exc
+
+    # ── stage 4: transfer and attach ──────────────────────────────────────────────────
+    async def _transfer(
+        self, ready: MemoryObjectReceiveStream[Job], results: MemoryObjectSendStream[FileResult]
+    ) -> None:
+        async with ready, results:
+            async for job in ready:
+                if self.stopping:
+                    await results.send(self._interrupted(job))
+                    continue
+                await results.send(await self._send_and_attach(job))
+
+    async def _send_and_attach(self, job: Job) -> FileResult:
+        try:
+            md5 = await self._send(job)
+        except BulkUploadError as exc:
+            if isinstance(exc, (AuthError, StateError, TargetUnusable)):
+                raise
+            return self._failed(job, exc)
+        assert job.instruction is not None
+        uuid = job.instruction.uuid
+        if self.mirror is None:
+            return self._result(job, Status.UPLOADED, md5=md5, upload_uuid=uuid)
+        await self.store.record(
+            self.target_key,
+            [self._result(job, Status.SENT, md5=md5, upload_uuid=uuid)],
+            self.run_id,
+        )
+        try:
+            return await self._attach(job, uuid, md5=md5)
+        except ApiError as exc:
+            return self._result(
+                job,
+                Status.FAILED,
+                md5=md5,
+                upload_uuid=uuid,
+                error=f"stored but not attached to Documents: {exc.message} "
+                "(retry with `bulkupload attach`)",
+            )
+
+    async def _attach(self, job: Job, uuid: str, *, md5: str | None) -> FileResult:
+        assert self.mirror is not None and job.folder_id is not None
+        done = await attach(
+            self.api,
+            self.settings.target,
+            folder_id=job.folder_id,
+            name=remote_name(job.entry.name),
+            upload_uuid=uuid,
+            on_conflict=self.settings.on_conflict,
+            existing=job.existing,
+            mirror=self.mirror,
+        )
+        return self._result(
+            job,
+            Status.UPLOADED,
+            md5=md5,
+            upload_uuid=uuid,
+            file_id=done.file_id,
+            folder_id=done.folder_id,
+            version=done.version,
+            note=done.action,
+        )
+
+    async def _send(self, job: Job) -> str:
+        """Send the bytes, renewing instructions on "Policy expired" and once on a changed file."""
+        renewals = 0
+        changed_once = False
+        while True:
+            assert job.instruction is not None
+            if time.monotonic() - job.instruction.created > self.settings.instruction_max_age:
+                job.instruction = await self._new_instruction(job)
+            try:
+                return await self._send_with_retries(job)
+            except PolicyExpired:
+                renewals += 1
+                if renewals > MAX_RENEWALS:
+                    raise
+                log.info("instructions expired for %s: creating fresh ones", job.entry.display_rel)
+            except FileChanged:
+                if changed_once:
+                    raise FileChanged("changed during upload (twice): not sent") from None
+                changed_once = True
+                job.entry = restat(job.entry)
+            job.instruction = await self._new_instruction(job)
+
+    async def _send_with_retries(self, job: Job) -> str:
+        assert job.instruction is not None
+        instruction = job.instruction
+
+        def count(delta: int) -> None:
+            job.sent_bytes += delta
+            self.tally.bytes_in_flight += delta
+
+        def on_retry(_: Any) -> None:
+            self.tally.retries += 1
+
+        try:
+            async for attempt in retrying(self.policy, on_retry=on_retry):
+                with attempt:
+                    job.attempts += 1
+                    receipt = await send_to_storage(
+                        self.storage,
+                        instruction,
+                        job.entry,
+                        chunk_size=self.settings.chunk_size,
+                        on_progress=count,
+                    )
+                    return receipt.md5
+        finally:
+            self.tally.bytes_in_flight -= job.sent_bytes
+            job.sent_bytes = 0
+        raise AssertionError("unreachable: retrying re-raises")
+
+    # ── stage 5: record ──────────────────────────────────────────────────────────────
+    async def _record(
+        self, results: MemoryObjectReceiveStream[FileResult], manifest: ManifestWriter
+    ) -> None:
+        async with results:
+            while True:
+                batch = [await receive_or_none(results)]
+                if batch[0] is None:
+                    return
+                while len(batch) < RECORD_BATCH:
+                    try:
+                        batch.append(results.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                done = [r for r in batch if r is not None]
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(manifest.write_many, done)
+                    keep = [r for r in done if r.record_state]
+                    if keep and not self.settings.dry_run:
+                        await self.store.record(self.target_key, keep, self.run_id)
+                for result in done:
+                    self.tally.count(result)
+                    if result.status is Status.FAILED:
+                        reason = result.error or "failed"
+                        self.failures.append((result.rel, reason))
+                        self.progress.message(f"failed: {display(result.rel)}: {reason}")
+                    log.info("file", extra={"result": result})
+                self.progress.tick()
+
+    # ── results ─────────────────────────────────────────────────────────────────────
+    def _result(
+        self,
+        job: Job,
+        status: Status,
+        *,
+        error: str | None = None,
+        md5: str | None = None,
+        upload_uuid: str | None = None,
+        file_id: int | None = None,
+        folder_id: int | None = None,
+        version: int | None = None,
+        note: str | None = None,
+        record_state: bool = True,
+    ) -> FileResult:
+        entry = job.entry
+        self.open_jobs.pop(entry.rel, None)
+        row = job.row if record_state is False else None  # unchanged: repeat what state knows
+        result = FileResult(
+            rel=entry.rel,
+            size=entry.size,
+            mtime=entry.mtime_ns / 1e9,
+            mtime_ns=entry.mtime_ns,
+            status=status,
+            md5=md5 or job.md5 or (row.md5 if row else None),
+            upload_uuid=upload_uuid or (row.upload_uuid if row else None),
+            attempts=job.attempts,
+            error=error,
+            started_at=job.started_at or now_iso(),
+            finished_at=now_iso(),
+            file_id=file_id or (row.file_id if row else None),
+            folder_id=folder_id or job.folder_id or (row.folder_id if row else None),
+            version=version or (row.version if row else None),
+            record_state=record_state,
+        )
+        if note:
+            result.extra["action"] = note
+        return result
+
+    def _interrupted(self, job: Job) -> FileResult:
+        return self._result(
+            job,
+            Status.SKIPPED,
+            error="not sent: run interrupted (the next run sends it)",
+            record_state=False,
+        )
+
+    def _failed(self, job: Job, exc: BaseException) -> FileResult:
+        return self._result(job, Status.FAILED, error=error_text(exc))
+
+
+# ── small pure pieces ─────────────────────────────────────────────────────────────────
+async def receive_or_none(stream: MemoryObjectReceiveStream[FileResult]) -> FileResult | None:
+    try:
+        return await stream.receive()
+    except anyio.EndOfStream:
+        return None
+
+
+def skipped_result(item: SkippedEntry) -> FileResult:
+    stamp = now_iso()
+    return FileResult(
+        rel=item.rel,
+        size=None,
+        mtime=None,
+        status=Status.FAILED if item.failed else Status.SKIPPED,
+        error=item.reason,
+        started_at=stamp,
+        finished_at=stamp,
+    )
+
+
+def same_file(row: StateRow, entry: FileEntry) -> bool:
+    return row.size == entry.size and row.mtime_ns == entry.mtime_ns
+
+
+def restat(entry: FileEntry) -> FileEntry:
+    try:
+        st = os.stat(entry.path)
+    except OSError as exc:
+        raise FileChanged(f"changed during upload and now unreadable: {exc.strerror}") from exc
+    return FileEntry(path=entry.path, rel=entry.rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def file_md5(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the server sent
+
+
+def display(rel: str) -> str:
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
+    tally = outcome.tally
+    return {
+        "files_found": tally.found,
+        "uploaded": tally.uploaded,
+        "skipped": tally.skipped,
+        "failed": tally.failed,
+        "bytes_uploaded": tally.bytes_uploaded,
+        "duration_s": round(outcome.duration, 3),
+        "throughput_bytes_per_s": round(tally.bytes_uploaded / max(outcome.duration, 1e-6)),
+        "files_per_s": round(tally.done / max(outcome.duration, 1e-6), 2),
+        "api_calls": outcome.api_calls,
+        "rate_limited_429": outcome.rate_limited,
+        "retries": tally.retries,
+        "interrupted": outcome.interrupted is not None,
+        "failures": [{"path": display(rel), "error": err} for rel, err in outcome.failures],
+        "gone_from_source": [display(rel) for rel in outcome.gone],
+    }

@@ -1,0 +1,144 @@
+"""What a person sees while a run goes: a live line on a TTY, periodic plain lines otherwise.
+
+Counts only what finished; bytes in flight move forward as chunks are sent and back when a retry
+rewinds a body, so the rate is never counted twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from .models import FileResult, Status
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running totals of a run; the summary and the report read them too."""
+
+    found: int = 0
+    found_bytes: int = 0
+    walk_done: bool = False
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_uploaded: int = 0
+    bytes_in_flight: int = 0
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def done(self) -> int:
+        return self.uploaded + self.skipped + self.failed
+
+    def count(self, result: FileResult) -> None:
+        if result.status is Status.UPLOADED:
+            self.uploaded += 1
+            self.bytes_uploaded += result.size or 0
+        elif result.status is Status.SKIPPED:
+            self.skipped += 1
+            self.skip_reasons[result.error or "skipped"] += 1
+        else:
+            self.failed += 1
+
+    def rate(self, now: float | None = None) -> float:
+        """Bytes per second since the start, counting what is on the wire now."""
+        elapsed = max((now or time.monotonic()) - self.started, 1e-6)
+        return (self.bytes_uploaded + self.bytes_in_flight) / elapsed
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def status_line(tally: Tally, now: float | None = None) -> str:
+    now = now or time.monotonic()
+    rate = tally.rate(now)
+    files = f"{tally.done}/{tally.found}" + ("" if tally.walk_done else "+")
+    parts = [
+        f"files {files}",
+        f"uploaded {tally.uploaded}",
+        f"skipped {tally.skipped}",
+        f"failed {tally.failed}",
+        f"{human_bytes(tally.bytes_uploaded + tally.bytes_in_flight)}",
+        f"{human_bytes(rate)}/s",
+    ]
+    if tally.walk_done and rate > 0:
+        left = max(tally.found_bytes - tally.bytes_uploaded - tally.bytes_in_flight, 0)
+        parts.append(f"ETA {human_duration(left / rate)}")
+    elif not tally.walk_done:
+        parts.append("walking…")
+    return " | ".join(parts)
+
+
+class Progress:
+    """Live progress on a TTY (rich), a plain line every `interval` seconds elsewhere."""
+
+    def __init__(
+        self,
+        tally: Tally,
+        *,
+        mode: str = "auto",
+        stream: TextIO | None = None,
+        interval: float = 10,
+    ) -> None:
+        self.tally = tally
+        self.stream = stream or sys.stderr
+        if mode == "auto":
+            mode = "tty" if self.stream.isatty() else "plain"
+        self.mode = mode
+        self.interval = interval
+        self._last_plain = time.monotonic()
+        self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        self._live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if self.mode == "tty":
+            self._live = Live(
+                Text(status_line(self.tally)),
+                console=self._console,
+                refresh_per_second=4,
+                transient=True,
+                get_renderable=lambda: Text(status_line(self.tally)),
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def message(self, text: str) -> None:
+        """A line that stays (a failure, a warning), printed above the live display."""
+        if self.mode == "none":
+            return
+        self._console.print(text, markup=False, highlight=False)
+
+    def tick(self) -> None:
+        """Called as results arrive: prints the plain periodic line when it is due."""
+        if self.mode != "plain":
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= self.interval:
+            self._last_plain = now
+            self.message(status_line(self.tally, now))
