@@ -172,7 +172,7 @@ def _walk_tree(
 
 def _list_dir(path: str, rel: str) -> Generator[WalkItem, None, list[os.DirEntry[str]]]:
     """One directory's entries sorted by name (returned); yields a SkippedEntry if unreadable."""
-    shown = rel + "/" if rel else "."
+    shown = rel + "/" if rel else path  # the SOURCE itself is shown as given
     try:
         with os.scandir(path) as it:
             return sorted(it, key=lambda e: e.name)

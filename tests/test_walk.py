@@ -264,3 +264,27 @@ def test_every_file_appears_once_with_its_exact_name(names: list[bytes], subdir:
             with open(item.path, "rb") as fh:
                 assert fh.read() == os.fsencode(item.rel).rsplit(b"/", 1)[-1]
             item.display_rel.encode("utf-8")  # always printable as UTF-8
+
+
+def test_symlinked_sources_are_followed_and_broken_ones_reported(tmp_path: Path) -> None:
+    make(tmp_path, "real/f.txt")
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    items = list(walk([str(tmp_path / "via"), str(tmp_path / "dangling")]))
+    assert files(items) == ["f.txt"]
+    (broken,) = skipped(items).values()
+    assert broken.failed
+    assert broken.reason.startswith("broken symlink")
+
+
+def test_io_error_on_a_directory_names_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def scandir(path: str) -> Iterator[os.DirEntry[str]]:
+        raise OSError(5, "Input/output error", path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    (item,) = list(walk([str(tmp_path)]))
+    assert isinstance(item, SkippedEntry)
+    assert item.failed
+    assert item.reason == f"cannot read directory {tmp_path}: Input/output error"
