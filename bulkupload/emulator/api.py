@@ -22,6 +22,10 @@ from .core import STATE_KEY, Identity, UploadRecord
 from .policy import PostRequest, content_disposition, presigned_post
 from .storage import RANDOM_KEY
 
+# The shared contract (core.EmulatorState) names these request keys as plain strings; aiohttp
+# would warn once per key, so mark them as seen.
+web.BaseRequest._seen_str_keys.update({"identity", "company_id"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?:/|$)")
 API_PREFIXES = ("/rest/", "/vapid/")

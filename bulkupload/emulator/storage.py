@@ -27,6 +27,7 @@ CHUNK = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 DATA_DIR_KEY: web.AppKey[Path] = web.AppKey("emulator_data_dir", Path)
 BANDWIDTH_KEY: web.AppKey[BandwidthCap] = web.AppKey("emulator_bandwidth", object)  # type: ignore[arg-type]
+S3_CODE_KEY: web.ResponseKey[str] = web.ResponseKey("s3_code", str)
 RANDOM_KEY: web.AppKey[random.Random] = web.AppKey("emulator_random", random.Random)
 
 
@@ -55,7 +56,11 @@ def s3_error(
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
         f"<RequestId>{os.urandom(8).hex().upper()}</RequestId></Error>"
     )
-    return web.Response(status=status, text=body, content_type="application/xml", headers=headers)
+    response = web.Response(
+        status=status, text=body, content_type="application/xml", headers=headers
+    )
+    response[S3_CODE_KEY] = code
+    return response
 
 
 class _Rejected(Exception):
@@ -81,7 +86,7 @@ async def post_object(request: web.Request) -> web.StreamResponse:
         # The injected reset already closed the socket: nothing will reach the client.
         return web.Response(status=500)
     if response.status >= 300:
-        counters.storage_errors[response.get("s3_code", str(response.status))] += 1
+        counters.storage_errors[response.get(S3_CODE_KEY, str(response.status))] += 1
     return response
 
 
