@@ -208,7 +208,9 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
             "the Procore-Company-Id header is required: set PROCORE_COMPANY_ID or --company-id"
         )
     options: dict[str, Any] = {}
-    for name in ("concurrency", "retries", "api_version", "on_conflict", "progress"):
+    for name in (
+        "concurrency", "retries", "api_version", "on_conflict", "progress", "instruction_max_age"
+    ):
         if (value := pick(name)) is not None:
             options[name] = value
     for name in ("manifest", "state", "report", "log_file"):

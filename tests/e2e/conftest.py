@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,7 +61,7 @@ class Runner:
         ]
         if project is not None and "--company" not in args and "--project" not in args:
             base += ["--project", project]
-        return [*args, *base]
+        return [*base, *args]  # the test's own flags come last, so they win
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> CliRun:
         """In-process run of the real entry point (same code path as the console script)."""
@@ -69,12 +70,23 @@ class Runner:
             code = cli.run(self.argv(*args, **kw), env or self.env())
         return CliRun(code, out.getvalue(), err.getvalue(), self.manifest)
 
+    def command(self, *args: str, drop_root_read: bool = False, **kw: Any) -> list[str]:
+        """argv of the real CLI in its own process; `drop_root_read` makes root obey file
+        permissions (no CAP_DAC_OVERRIDE), so an unreadable file really is unreadable."""
+        cmd = [sys.executable, "-m", "bulkupload", *self.argv(*args, **kw)]
+        if drop_root_read and os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root without setpriv: cannot make a file unreadable")
+            cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *cmd]
+        return cmd
+
     def subprocess(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any
     ) -> CliRun:
         """The installed console script in its own process."""
         proc = subprocess.run(
-            [sys.executable, "-m", "bulkupload", *self.argv(*args, **kw)],
+            self.command(*args, **kw),
             env=env or self.env(),
             capture_output=True,
             text=True,

@@ -1,0 +1,189 @@
+"""The product, end to end: the real CLI uploads real trees to the emulator over loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import Runner
+from tests.trees import make_tree, manifest_rel, read_manifest, stored_md5_by_uuid, write
+
+
+def assert_all_stored(runner: Runner, expected: dict[str, str]) -> list[dict[str, object]]:
+    """Every file has exactly one manifest line, uploaded, and its stored bytes match."""
+    records = read_manifest(runner.manifest)
+    by_rel = {manifest_rel(r): r for r in records}
+    assert len(records) == len(by_rel) == len(expected)
+    assert set(by_rel) == set(expected)
+    stored = stored_md5_by_uuid(runner.emulator)
+    for rel, md5 in expected.items():
+        record = by_rel[rel]
+        assert record["status"] == "uploaded", (rel, record)
+        assert record["md5"] == md5
+        assert stored[str(record["upload_uuid"])] == md5, rel
+    return records
+
+
+def test_mixed_tree_with_odd_names_and_a_50mb_file(runner: Runner, tmp_path: Path) -> None:
+    expected = make_tree(tmp_path / "src", 520, big=50 * 1024 * 1024)
+    result = runner(str(tmp_path / "src"), "--concurrency", "16", "--no-attach")
+    assert result.code == 0, result.stderr
+    records = assert_all_stored(runner, expected)
+    keys = set(records[0])
+    assert {
+        "path",
+        "size",
+        "mtime",
+        "md5",
+        "status",
+        "upload_uuid",
+        "attempts",
+        "error",
+        "started_at",
+        "finished_at",
+    } <= keys
+    assert sum(1 for r in records if r["size"] == 0) >= 10
+    assert f"{len(expected)} files found: {len(expected)} uploaded" in result.stdout
+    assert "WARNING: --no-attach" in result.stdout
+
+
+def test_short_lived_instructions_and_slow_storage(make_runner, tmp_path: Path) -> None:
+    runner = make_runner(upload_lifetime=1.0, storage_latency=0.7)
+    expected = make_tree(tmp_path / "src", 30)
+    result = runner(str(tmp_path / "src"), "--concurrency", "4", "--no-attach")
+    assert result.code == 0, result.stderr
+    assert_all_stored(runner, expected)
+    # Instructions did expire on the way and were replaced, not failed.
+    assert len(runner.emulator.uploads()) > len(expected)
+
+
+def test_twenty_percent_faults_everywhere(make_runner, tmp_path: Path) -> None:
+    runner = make_runner(fault_api_5xx=0.2, fault_storage_5xx=0.2, fault_reset=0.2, seed=3)
+    expected = make_tree(tmp_path / "src", 80)
+    result = runner(str(tmp_path / "src"), "--concurrency", "8", "--retries", "10")
+    assert result.code == 0, result.stdout + result.stderr
+    assert_all_stored(runner, expected)
+    faults = runner.emulator.counters()["faults_injected"]
+    assert sum(faults.values()) >= 20, faults
+
+
+def test_low_spike_limit_makes_few_429s(make_runner, tmp_path: Path) -> None:
+    runner = make_runner(spike_limit=20, spike_window=2.0)
+    expected = make_tree(tmp_path / "src", 40)
+    result = runner(str(tmp_path / "src"), "--concurrency", "16", "--no-attach")
+    assert result.code == 0, result.stderr
+    assert_all_stored(runner, expected)
+    assert runner.emulator.counters()["rate_limited"] <= 3
+
+
+def test_no_token_reaches_storage_and_variant_company(runner: Runner, tmp_path: Path) -> None:
+    expected = make_tree(tmp_path / "src", 20)
+    env = runner.env(PROCORE_COMPANY_ID="2")
+    result = runner(str(tmp_path / "src"), "--project", "200", env=env)
+    assert result.code == 0, result.stderr
+    assert_all_stored(runner, expected)
+    counters = runner.emulator.counters()
+    assert counters["storage_requests"] >= len(expected)
+    assert counters["storage_authorization_headers"] == 0
+    uploads = runner.emulator.uploads()
+    assert all(u["company_id"] == 2 for u in uploads)
+
+
+def test_bad_input_is_reported_per_file(runner: Runner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    expected = make_tree(src, 10)
+    os.mkfifo(src / "a-fifo")
+    (src / "loop").mkdir()
+    (src / "loop" / "back").symlink_to("..")
+    os.symlink("does-not-exist", src / "dangling")
+    result = runner(str(src), "--follow-symlinks", "--no-attach")
+    records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
+    assert records["a-fifo"]["status"] == "skipped"
+    assert "FIFO" in records["a-fifo"]["error"]
+    loops = [r for rel, r in records.items() if rel.startswith("loop/back")]
+    assert loops and all(r["status"] == "failed" for r in loops)
+    assert "loop" in loops[0]["error"]
+    assert records["dangling"]["status"] == "failed"
+    for rel in expected:
+        assert records[rel]["status"] == "uploaded"
+    assert result.code == 1
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
+    # Slow API answers so the walk is long done when the last file's turn comes.
+    runner = make_runner(api_latency=0.25)
+    src = tmp_path / "src"
+    expected = make_tree(src, 5)
+    secret = src / "no-permission.txt"
+    write(secret, b"cannot read me")
+    secret.chmod(0)
+    doomed = src / "zz-deleted.txt"
+    write(doomed, b"gone before upload")
+    cmd = runner.command(str(src), "--no-attach", "--concurrency", "1", drop_root_read=True)
+    proc = subprocess.Popen(
+        cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(0.8)
+    doomed.unlink()
+    stdout, stderr = proc.communicate(timeout=60)
+    records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
+    assert records["no-permission.txt"]["status"] == "failed"
+    assert "permission" in records["no-permission.txt"]["error"].lower()
+    assert records["zz-deleted.txt"]["status"] == "failed"
+    assert "no longer exists" in records["zz-deleted.txt"]["error"]
+    for rel in expected:
+        assert records[rel]["status"] == "uploaded"
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr + stdout
+    assert "no-permission.txt: " in stdout  # listed under failures in the summary
+
+
+def test_help_documents_every_option(runner: Runner) -> None:
+    result = runner.subprocess("--help", project=None)
+    assert result.code == 0
+    for option in (
+        "--project",
+        "--company",
+        "--concurrency",
+        "--manifest",
+        "--include",
+        "--exclude",
+        "--retries",
+        "--base-url",
+        "--login-url",
+        "--api-version",
+        "--folder",
+        "--on-conflict",
+        "--no-attach",
+        "--state",
+        "--dry-run",
+        "--report",
+        "--log-file",
+        "--config",
+        "--checksum",
+        "--follow-symlinks",
+        "PROCORE_CLIENT_ID",
+        "exit codes",
+    ):
+        assert option in result.stdout, option
+
+
+def test_clear_errors_for_setup_problems(runner: Runner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, 3)
+    wrong = runner(str(src), env=runner.env(PROCORE_CLIENT_SECRET="wrong"))
+    assert wrong.code == 2 and "authentication failed" in wrong.stderr
+    missing = runner(str(src), env={"PROCORE_COMPANY_ID": "1"})
+    assert missing.code == 2 and "PROCORE_CLIENT_ID" in missing.stderr
+    unknown = runner(str(src), "--project", "999")
+    assert unknown.code == 2 and "999" in unknown.stderr
+    unreachable = runner(
+        str(src), "--base-url", "http://127.0.0.1:9", "--login-url", "http://127.0.0.1:9"
+    )
+    assert unreachable.code == 2 and "cannot reach" in unreachable.stderr
+    for run in (wrong, missing, unknown, unreachable):
+        assert "Traceback" not in run.stderr
+        assert runner.emulator.client_secret not in run.stderr + run.stdout
