@@ -137,7 +137,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    shutil.rmtree(work / "emulator-data", ignore_errors=True)
+    for generated in ("emulator-data", "drawings"):
+        shutil.rmtree(work / generated, ignore_errors=True)
     sys.exit(code or code2)
 
 
