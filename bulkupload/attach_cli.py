@@ -113,8 +113,13 @@ async def attach_all(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[
                     )
                 except ApiError as exc:
                     record["status"] = "failed"
-                    record["error"] = f"attach failed: {exc.message}"
-                    failed += 1
+                    if exc.status == 410:
+                        # Procore's clock, not the manifest's timestamps, decides: it deleted it.
+                        record["error"] = f"upload expired: {exc.message}"
+                        expired += 1
+                    else:
+                        record["error"] = f"attach failed: {exc.message}"
+                        failed += 1
                     return
             record.update(file_id=done.file_id, folder_id=done.folder_id, version=done.version)
             record["action"] = done.action
