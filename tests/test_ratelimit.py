@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupload.procore.ratelimit import RateLimitPacer
 
 T0 = 1_700_000_000.0
+SEED = 7
 
 
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -78,16 +81,15 @@ def test_note_429_blocks_everyone_until_the_wait_is_over() -> None:
     left=st.floats(min_value=0.01, max_value=3600),
     elapsed=st.floats(min_value=0, max_value=4000),
 )
-def test_delay_is_never_negative_nor_past_the_reset(
-    remaining: int, left: float, elapsed: float
-) -> None:
+def test_delay_is_bounded_by_the_reset(remaining: int, left: float, elapsed: float) -> None:
     pacer = RateLimitPacer(skew=0)
     pacer.update(headers(10_000, remaining, T0 + left), T0)
     pacer._claim(T0)
     reset = float(int(T0 + left))
     delay = pacer.delay(T0 + elapsed)
     assert delay >= 0.0
-    assert T0 + elapsed + delay <= max(reset, T0 + elapsed) + 1e-6
+    # Never past the reset, except while a probe of the new window is out.
+    assert T0 + elapsed + delay <= max(reset, T0 + pacer.probe_wait, T0 + elapsed) + 1e-6
 
 
 class VirtualTime:
@@ -139,11 +141,38 @@ class FixedWindowServer:
         return status, headers(self.limit, remaining, self.window_end)
 
 
-async def test_32_callers_reach_90_percent_of_a_spike_limit_without_429() -> None:
+class SlidingWindowServer(FixedWindowServer):
+    """At most `limit` calls in any `period` seconds; Reset is when the oldest one ages out."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        super().__init__(limit, period)
+        self.times: list[float] = []
+
+    def handle(self, now: float) -> tuple[int, dict[str, str]]:
+        self.times = [t for t in self.times if t > now - self.period]
+        status = 200 if len(self.times) < self.limit else 429
+        if status == 200:
+            self.times.append(now)
+            self.ok += 1
+        else:
+            self.rejected += 1
+        self.window_end = math.ceil(self.times[0] + self.period) if self.times else now
+        remaining = self.limit - len(self.times)
+        return status, headers(self.limit, remaining, self.window_end)
+
+
+# A sliding window with whole-second Reset values frees calls later than they age out, so pacing
+# to it is measurably less efficient (0.89-0.91 across seeds) than to a fixed one (0.94).
+@pytest.mark.parametrize(
+    ("server_type", "floor"), [(FixedWindowServer, 0.9), (SlidingWindowServer, 0.85)]
+)
+async def test_32_callers_reach_most_of_a_spike_limit_without_429(
+    server_type: type[FixedWindowServer], floor: float
+) -> None:
     vt = VirtualTime()
-    server = FixedWindowServer(limit=50, period=10)
+    server = server_type(limit=50, period=10)
     pacer = RateLimitPacer(clock=vt.clock, sleep=vt.sleep)
-    rng = random.Random(7)
+    rng = random.Random(SEED)
     duration = 120.0
 
     async def caller() -> None:
@@ -165,4 +194,4 @@ async def test_32_callers_reach_90_percent_of_a_spike_limit_without_429() -> Non
     assert server.rejected == 0
     achieved = server.ok / (duration / server.period * server.limit)
     print(f"achieved {achieved:.3f} of the limit")
-    assert achieved >= 0.9, achieved
+    assert achieved >= floor, achieved

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 __all__ = ["RateLimitPacer"]
 
 # A paced caller re-checks at least this often, so fresh headers (a new window) free it early.
-_RECHECK = 0.25
+_RECHECK = 0.05
 
 
 def _header_float(headers: Mapping[str, str], name: str) -> float | None:
@@ -37,7 +37,10 @@ class RateLimitPacer:
     headers so the pacer knows which later calls the server had not yet counted.
     `reserve` calls are never spent (other clients of the same token, clock skew);
     `skew` seconds are added to the server's reset time (it is rounded to whole seconds);
-    spacing below `min_spacing` seconds counts as no pacing at all.
+    spacing below `min_spacing` seconds counts as no pacing at all. Once the reset time has
+    passed, calls go at the long-run rate (limit per window length, as seen so far; at most
+    `probe_wait` apart) until an answer tells the new budget: a sliding window frees only the
+    calls that aged out, not all of them.
     """
 
     def __init__(
@@ -46,12 +49,14 @@ class RateLimitPacer:
         reserve: int = 1,
         skew: float = 0.25,
         min_spacing: float = 0.005,
+        probe_wait: float = 2.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.reserve = reserve
         self.skew = skew
         self.min_spacing = min_spacing
+        self.probe_wait = probe_wait
         self._clock = clock
         self._sleep = sleep
         self.limit: int | None = None
@@ -60,6 +65,8 @@ class RateLimitPacer:
         self._ticket_of_info = 0  # the ticket whose answer carried `_remaining`
         self._issued = 0  # tickets handed out so far
         self._next_slot = 0.0  # earliest time the next call may start
+        self._last_claim = 0.0  # when the last call was let go
+        self._window = 0.0  # longest reset - now seen: the window's length, roughly
         self._blocked_until = 0.0  # after a 429: nobody goes before this
         self._lock: asyncio.Lock | None = None
 
@@ -80,15 +87,16 @@ class RateLimitPacer:
             self.limit = int(limit)
         ticket = self._issued if ticket is None else ticket
         reset += self.skew
+        self._window = max(self._window, reset - now)
         new_window = self._reset is None or reset > self._reset
         # Answers arrive out of order: within one window only newer information wins.
         if new_window or ticket >= self._ticket_of_info:
             self._remaining = remaining
             self._reset = reset
             self._ticket_of_info = ticket
-        if new_window:
-            # Slots spaced for the old window must not hold back the new one.
-            self._next_slot = min(self._next_slot, now + self._interval(now))
+            # Re-space the next call from the last one with what we now know: later when the
+            # budget shrank, earlier when a new window opened.
+            self._next_slot = max(self._blocked_until, self._last_claim + self._interval(now))
 
     def note_429(self, wait: float, now: float) -> None:
         """The server said 429 and asked to wait `wait` seconds: nobody goes before then."""
@@ -115,17 +123,22 @@ class RateLimitPacer:
         """Seconds the next call should wait; 0 when the budget allows it right away."""
         slot = max(self._next_slot, self._blocked_until)
         estimate = self.estimated_remaining()
-        if (
-            estimate is not None
-            and self._reset is not None
-            and now < self._reset
-            and estimate - self.reserve <= 0
-        ):
-            slot = max(slot, self._reset)
+        if estimate is not None and self._reset is not None:
+            if now < self._reset and estimate - self.reserve <= 0:
+                slot = max(slot, self._reset)  # spent: wait for the reset
+            elif now >= self._reset and self._issued > self._ticket_of_info:
+                slot = max(slot, self._last_claim + self._stale_spacing())
         return max(0.0, slot - now)
+
+    def _stale_spacing(self) -> float:
+        """Spacing while the reported window is over and no newer answer has come back."""
+        if not self.limit or self._window <= 0:
+            return self.probe_wait
+        return min(self._window / max(self.limit - self.reserve, 1), self.probe_wait)
 
     def _claim(self, now: float) -> int:
         self._issued += 1
+        self._last_claim = now
         self._next_slot = now + self._interval(now)
         return self._issued
 
