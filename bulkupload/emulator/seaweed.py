@@ -57,7 +57,7 @@ class SeaweedFS:
         if self.process.returncode is None:
             self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), 3)
+                await asyncio.wait_for(self.process.wait(), 2)
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()

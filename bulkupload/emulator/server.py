@@ -20,10 +20,13 @@ from .app import create_app
 from .config import EmulatorConfig
 from .storage import DATA_DIR_KEY
 
+READ_BUFSIZE = 1024 * 1024
+
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start `app` on host:port (0 = any free port); return the runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A 1 MiB read buffer keeps the socket busy while the writer thread hashes and writes.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

@@ -218,20 +218,34 @@ async def _stream_to_disk(
     loop = asyncio.get_running_loop()
     digest = hashlib.md5()
     size = 0
-    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batched = 0
+    pending: asyncio.Future[tuple[None, None]] | None = None
     try:
-        while chunk := await part.read_chunk(CHUNK):
-            size += len(chunk)
-            await app[BANDWIDTH_KEY].spend(len(chunk), faults.storage_bandwidth)
-            if reset_after is not None and size >= reset_after:
-                state.counters.faults_injected["reset"] += 1
-                _reset_connection(request)
-                raise ConnectionResetError("injected connection reset")
-            if size > max_size:
-                continue
-            if pending is not None:
-                await pending
-            pending = loop.run_in_executor(None, _write_and_hash, fd, digest, chunk)
+        while True:
+            chunk = await part.read_chunk(CHUNK)
+            if chunk:
+                size += len(chunk)
+                await app[BANDWIDTH_KEY].spend(len(chunk), faults.storage_bandwidth)
+                if reset_after is not None and size >= reset_after:
+                    state.counters.faults_injected["reset"] += 1
+                    _reset_connection(request)
+                    raise ConnectionResetError("injected connection reset")
+                if size <= max_size:
+                    batch.append(chunk)
+                    batched += len(chunk)
+            # Hand ~1 MiB at a time to the writer thread: fewer thread hops than per chunk.
+            if batch and (batched >= CHUNK or not chunk):
+                if pending is not None:
+                    await pending
+                # Hashing and writing run side by side (both release the GIL).
+                pending = asyncio.gather(
+                    loop.run_in_executor(None, _hash, digest, batch),
+                    loop.run_in_executor(None, _write, fd, batch),
+                )
+                batch, batched = [], 0
+            if not chunk:
+                break
     finally:
         if pending is not None:
             await asyncio.shield(pending)
@@ -289,12 +303,16 @@ def _open_temp(tmp_dir: Path) -> tuple[int, str]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
 
 
-def _write_and_hash(fd: int, digest: hashlib._Hash, chunk: bytes) -> None:
-    digest.update(chunk)
-    view = memoryview(chunk)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _hash(digest: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
+
+
+def _write(fd: int, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _discard(fd: int, path: str) -> None:

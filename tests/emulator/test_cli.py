@@ -1,0 +1,86 @@
+"""`bulkupload-emulator` as a real process: prints URL and credentials, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from bulkupload.emulator.__main__ import parse_args
+
+
+def test_cli_prints_url_and_credentials_then_serves_until_sigterm() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkupload.emulator",
+            "--port",
+            "0",
+            "--client",
+            "cli-id:cli-secret",
+            "--spike-limit",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(3)]
+        assert lines[0].startswith("base_url: http://127.0.0.1:")
+        assert lines[1:] == ["client_id: cli-id", "client_secret: cli-secret"]
+        base_url = lines[0].removeprefix("base_url: ")
+        body = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": "cli-id",
+                "client_secret": "cli-secret",
+            }
+        ).encode()
+        with urllib.request.urlopen(base_url + "/oauth/token", data=body, timeout=10) as response:
+            assert json.loads(response.read())["token_type"] == "bearer"
+        with urllib.request.urlopen(base_url + "/_emulator/config", timeout=10) as response:
+            assert json.loads(response.read())["spike_limit"] == 5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_flags_map_to_config() -> None:
+    config = parse_args(
+        [
+            "--token-lifetime=60",
+            "--upload-lifetime=1",
+            "--hourly-limit=100",
+            "--spike-window=5",
+            "--fault-api-5xx=0.1",
+            "--fault-storage-5xx=0.2",
+            "--fault-reset=0.3",
+            "--latency=0.05",
+            "--storage-latency=0.01",
+            "--storage-bandwidth=1000000",
+            "--storage=seaweedfs",
+        ]
+    )
+    assert (config.token_lifetime, config.upload_lifetime) == (60, 1)
+    assert (config.hourly_limit, config.spike_limit, config.spike_window) == (100, None, 5)
+    assert (config.fault_api_5xx, config.fault_storage_5xx, config.fault_reset) == (0.1, 0.2, 0.3)
+    assert (config.api_latency, config.storage_latency) == (0.05, 0.01)
+    assert config.storage_bandwidth == 1_000_000
+    assert config.storage == "seaweedfs"
+    assert config.clients["demo-client-id"] == "demo-client-secret"
+
+
+@pytest.mark.parametrize(
+    "argv", [["--upload-lifetime=0.5"], ["--fault-reset=2"], ["--client=nosecret"]]
+)
+def test_bad_flags_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
