@@ -122,13 +122,15 @@ async def attach_all(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[
                         failed += 1
                     return
             record.update(file_id=done.file_id, folder_id=done.folder_id, version=done.version)
-            record["action"] = done.action
+            record.update(status="uploaded", error=None, action=done.action)
             attached += 1
 
         async with anyio.create_task_group() as group:
             for record in records:
+                # A failed record with an upload uuid was stored but not attached (by the upload
+                # run or an earlier `attach`): running `attach` again is how to retry it.
                 if (
-                    record.get("status") == "uploaded"
+                    record.get("status") in ("uploaded", "failed")
                     and record.get("upload_uuid")
                     and record.get("file_id") is None
                 ):
