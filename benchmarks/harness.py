@@ -1,0 +1,169 @@
+"""Benchmark plumbing: the emulator as a subprocess, and clients measured by their wait4 rusage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+PROJECT_ID = 42
+COMPANY_ID = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One client process: wall time, CPU (user + system) and peak RSS from its rusage."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    returncode: int
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of a results table."""
+
+    client: str
+    files: int
+    nbytes: int
+    measured: Measured
+    api_calls: int
+    rate_limited: int
+    run_duration_s: float | None = None  # the client's own timing, when it reports one
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / max(self.measured.wall_s, 1e-9)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / 1e6 / max(self.measured.wall_s, 1e-9)
+
+    @property
+    def cpu_ms_per_file(self) -> float:
+        return self.measured.cpu_s * 1000 / max(self.files, 1)
+
+
+def run_measured(
+    command: Sequence[str], env: Mapping[str, str] | None = None, log: Path | None = None
+) -> Measured:
+    """Run `command` to completion; its own rusage (not the emulator's) gives CPU and peak RSS."""
+    out = log.open("wb") if log is not None else subprocess.DEVNULL
+    try:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(command), env=dict(env) if env is not None else None, stdout=out, stderr=out
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log is not None and not isinstance(out, int):
+            out.close()
+    return Measured(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        returncode=process.returncode,
+    )
+
+
+class Emulator:
+    """`bulkupload-emulator` in a subprocess with its own data dir, removed on exit."""
+
+    def __init__(self, workdir: Path, *flags: str) -> None:
+        self.data_dir = workdir / "emulator-data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bulkupload.emulator",
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                *flags,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        info: dict[str, str] = {}
+        while len(info) < 3:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the emulator did not start")
+            key, _, value = line.strip().partition(": ")
+            info[key] = value
+        self.base_url = info["base_url"]
+        self.client_id = info["client_id"]
+        self.client_secret = info["client_secret"]
+
+    def env(self) -> dict[str, str]:
+        """Environment for a client: the emulator's service account and company."""
+        return dict(
+            os.environ,
+            PROCORE_CLIENT_ID=self.client_id,
+            PROCORE_CLIENT_SECRET=self.client_secret,
+            PROCORE_COMPANY_ID=str(COMPANY_ID),
+        )
+
+    def admin(self, method: str, path: str) -> dict[str, Any]:
+        data = b"{}" if method == "POST" else None
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            result: dict[str, Any] = json.loads(response.read())
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        return self.admin("GET", "/_emulator/counters")
+
+    def reset(self) -> None:
+        """Zero the counters so each client is counted alone."""
+        self.admin("POST", "/_emulator/counters/reset")
+
+    def purge_objects(self) -> None:
+        """Delete stored bytes between clients so big scenarios do not fill the disk."""
+        objects = self.data_dir / "objects"
+        if objects.is_dir():
+            for path in objects.iterdir():
+                path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
