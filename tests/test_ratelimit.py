@@ -195,3 +195,13 @@ async def test_32_callers_reach_most_of_a_spike_limit_without_429(
     achieved = server.ok / (duration / server.period * server.limit)
     print(f"achieved {achieved:.3f} of the limit")
     assert achieved >= floor, achieved
+
+
+def test_a_server_clock_far_ahead_does_not_stall_the_run() -> None:
+    pacer = RateLimitPacer(skew=0)
+    eight_days = 8 * 24 * 3600
+    pacer.update(headers(1_000_000, 999_990, T0 + eight_days + 3600), T0)
+    pacer._claim(T0)
+    assert pacer.delay(T0) == 0.0  # an hour's worth of budget is plenty
+    pacer.update(headers(1_000_000, 0, T0 + eight_days + 3600), T0, ticket=1)
+    assert pacer.delay(T0) <= 3600

@@ -13,6 +13,10 @@ from collections.abc import Awaitable, Callable, Mapping
 
 __all__ = ["RateLimitPacer"]
 
+# Procore's longest window is an hour; a Reset further away than that means the server's clock
+# is ahead of ours (or an emulator's clock was advanced), so time left is capped at this.
+_MAX_WINDOW = 3600.0
+
 # A paced caller re-checks at least this often, so fresh headers (a new window) free it early.
 _RECHECK = 0.05
 
@@ -87,7 +91,7 @@ class RateLimitPacer:
             self.limit = int(limit)
         ticket = self._issued if ticket is None else ticket
         reset += self.skew
-        self._window = max(self._window, reset - now)
+        self._window = max(self._window, min(reset - now, _MAX_WINDOW))
         new_window = self._reset is None or reset > self._reset
         # Answers arrive out of order: within one window only newer information wins.
         if new_window or ticket >= self._ticket_of_info:
@@ -112,7 +116,7 @@ class RateLimitPacer:
         if estimate is None or self._reset is None or now >= self._reset:
             return 0.0  # nothing known, or the window has reset: the next answer will tell
         usable = estimate - self.reserve
-        left = self._reset - now
+        left = min(self._reset - now, _MAX_WINDOW)
         if usable <= 0:
             return left  # spent: wait for the reset
         spacing = left / usable
@@ -125,7 +129,7 @@ class RateLimitPacer:
         estimate = self.estimated_remaining()
         if estimate is not None and self._reset is not None:
             if now < self._reset and estimate - self.reserve <= 0:
-                slot = max(slot, self._reset)  # spent: wait for the reset
+                slot = max(slot, min(self._reset, now + _MAX_WINDOW))  # spent: wait for the reset
             elif now >= self._reset and self._issued > self._ticket_of_info:
                 slot = max(slot, self._last_claim + self._stale_spacing())
         return max(0.0, slot - now)
