@@ -120,6 +120,9 @@ class FileResult:
     # False for outcomes that must not overwrite what the state store knows (unchanged files,
     # interrupted or dry-run entries): their row keeps its uploaded/sent status and uuid.
     record_state: bool = True
+    # What the state store should remember when it differs from the manifest's status: an upload
+    # made with --no-attach is "uploaded" for the user but "sent" (not yet attached) for the state.
+    state_status: Status | None = None
 
 
 def printable(text: str) -> str:

@@ -18,7 +18,7 @@ import os
 import posixpath
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -278,6 +278,11 @@ class UploadRun:
             return "unchanged since last upload (same MD5)" if job.md5 == row.md5 else None
         if is_unchanged(row, job.entry):
             return "unchanged since last upload"
+        if not self.settings.attach and row is not None and row.status == Status.SENT.value:
+            # Uploaded before without attaching, unchanged: nothing new to send.
+            return (
+                "unchanged since last upload (not attached)" if same_file(row, job.entry) else None
+            )
         return None
 
     # ── stage 3: instructions, just in time ───────────────────────────────────────────
@@ -396,7 +401,10 @@ class UploadRun:
         assert job.instruction is not None
         uuid = job.instruction.uuid
         if self.mirror is None:
-            return self._result(job, Status.UPLOADED, md5=md5, upload_uuid=uuid)
+            # Not attached yet: a later run with attaching on attaches these bytes (resume rule).
+            result = self._result(job, Status.UPLOADED, md5=md5, upload_uuid=uuid)
+            result.state_status = Status.SENT
+            return result
         await self.store.record(
             self.target_key,
             [self._result(job, Status.SENT, md5=md5, upload_uuid=uuid)],
@@ -504,7 +512,11 @@ class UploadRun:
                 done = [r for r in batch if r is not None]
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(manifest.write_many, done)
-                    keep = [r for r in done if r.record_state]
+                    keep = [
+                        replace(r, status=r.state_status) if r.state_status else r
+                        for r in done
+                        if r.record_state
+                    ]
                     if keep and not self.settings.dry_run:
                         await self.store.record(self.target_key, keep, self.run_id)
                 for result in done:

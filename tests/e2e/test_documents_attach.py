@@ -16,8 +16,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bulkupload import cli
 from tests.e2e.conftest import CliRun, Runner
 from tests.trees import make_tree, manifest_rel, read_manifest, write
@@ -359,11 +357,6 @@ def test_sent_but_not_attached_is_attached_without_resending(
         assert record["file_id"] == nodes[rel]["id"]
 
 
-@pytest.mark.xfail(
-    reason="a --no-attach upload is recorded in the state as 'uploaded' (not 'sent'), so a later "
-    "run without --no-attach skips every file as unchanged and attaches nothing",
-    strict=True,
-)
 def test_run_after_no_attach_attaches_the_stored_uploads(runner: Runner, tmp_path: Path) -> None:
     src = tmp_path / "src"
     expected = write_tree(src, SMALL)
