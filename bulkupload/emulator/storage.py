@@ -14,6 +14,7 @@ import random
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -63,14 +64,16 @@ def s3_error(
     return response
 
 
-class _Rejected(Exception):
+class Rejected(Exception):
+    """Raised anywhere in a storage request to answer with an S3 error."""
+
     def __init__(self, response: web.Response) -> None:
         super().__init__(response.status)
         self.response = response
 
 
-def _reject(status: int, code: str, message: str) -> _Rejected:
-    return _Rejected(s3_error(status, code, message))
+def reject(status: int, code: str, message: str) -> Rejected:
+    return Rejected(s3_error(status, code, message))
 
 
 async def post_object(request: web.Request) -> web.StreamResponse:
@@ -80,7 +83,7 @@ async def post_object(request: web.Request) -> web.StreamResponse:
     counters.storage_requests += 1
     try:
         response = await _post_object(request)
-    except _Rejected as rejected:
+    except Rejected as rejected:
         response = rejected.response
     except ConnectionResetError:
         # The injected reset already closed the socket: nothing will reach the client.
@@ -90,16 +93,17 @@ async def post_object(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _post_object(request: web.Request) -> web.StreamResponse:
+async def storage_prelude(request: web.Request) -> web.Response | None:
+    """Checks and faults shared by POST Object and segment PUTs; a Response ends the request."""
     app = request.app
     config, state, faults, rng = app[CONFIG_KEY], app[STATE_KEY], app[FAULTS_KEY], app[RANDOM_KEY]
     counters = state.counters
     if "Authorization" in request.headers:
         counters.storage_authorization_headers += 1
-        raise _reject(
+        raise reject(
             400,
             "InvalidArgument",
-            "POST requests to storage must not carry an Authorization header "
+            "Requests to storage must not carry an Authorization header "
             "(only one auth mechanism allowed).",
         )
     if faults.storage_latency:
@@ -116,14 +120,22 @@ async def _post_object(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Transfer-Encoding", "").lower() == "chunked" or (
         request.content_length is None
     ):
-        raise _reject(
+        raise reject(
             411, "MissingContentLength", "You must provide the Content-Length HTTP header."
         )
     bucket = request.match_info["bucket"]
     if bucket not in {company.bucket for company in config.companies}:
-        raise _reject(404, "NoSuchBucket", "The specified bucket does not exist.")
+        raise reject(404, "NoSuchBucket", "The specified bucket does not exist.")
+    return None
+
+
+async def _post_object(request: web.Request) -> web.StreamResponse:
+    early = await storage_prelude(request)
+    if early is not None:
+        return early
+    bucket = request.match_info["bucket"]
     if not request.content_type.startswith("multipart/form-data"):
-        raise _reject(
+        raise reject(
             412,
             "PreconditionFailed",
             "Bucket POST must be of the enclosure-type multipart/form-data.",
@@ -131,7 +143,7 @@ async def _post_object(request: web.Request) -> web.StreamResponse:
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
-        raise _reject(
+        raise reject(
             400, "MalformedPOSTRequest", f"The body is not valid multipart: {exc}"
         ) from None
     fields: dict[str, str] = {}
@@ -139,17 +151,17 @@ async def _post_object(request: web.Request) -> web.StreamResponse:
         while True:
             part = await reader.next()
             if part is None:
-                raise _reject(
+                raise reject(
                     400, "InvalidArgument", "POST requires exactly one file upload per request."
                 )
             if not isinstance(part, BodyPartReader):
-                raise _reject(400, "MalformedPOSTRequest", "Nested multipart is not allowed.")
+                raise reject(400, "MalformedPOSTRequest", "Nested multipart is not allowed.")
             name = (part.name or "").lower()
             if name == "file":
                 return await _receive_file(request, bucket, fields, part, reader)
             fields[name] = await _read_field(part)
     except ValueError as exc:
-        raise _reject(
+        raise reject(
             400, "MalformedPOSTRequest", f"The body is not valid multipart: {exc}"
         ) from None
 
@@ -159,7 +171,7 @@ async def _read_field(part: BodyPartReader) -> str:
     while chunk := await part.read_chunk(MAX_FIELD_BYTES):
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
-            raise _reject(
+            raise reject(
                 400, "MaxPostPreDataLengthExceeded", "Your POST form fields are too large."
             )
     return data.decode("utf-8", "replace")
@@ -178,22 +190,26 @@ async def _receive_file(
     try:
         checked = check_post(fields, bucket=bucket, now=now, credentials=config.credentials())
     except PolicyViolation as violation:
-        raise _reject(violation.status, violation.code, violation.message) from None
+        raise reject(violation.status, violation.code, violation.message) from None
     key = fields["key"].replace("${filename}", part.filename or "")
     record = state.find_upload_by_key(bucket, key)
     if record is not None and record.expires <= now:
-        raise _reject(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        raise reject(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
     loop = asyncio.get_running_loop()
-    fd, tmp_path = await loop.run_in_executor(None, _open_temp, app[DATA_DIR_KEY] / "tmp")
+    fd, tmp_path = await loop.run_in_executor(None, open_temp, app[DATA_DIR_KEY] / "tmp")
     try:
-        size, md5 = await _stream_to_disk(request, part, fd, checked.max_size)
+        digest = hashlib.md5()
+        size = await stream_to_disk(request, part.read_chunk, fd, checked.max_size, [digest])
+        md5 = digest.hexdigest()
         _check_tail(await reader.next() is not None, size, checked)
     except BaseException:
-        await loop.run_in_executor(None, _discard, fd, tmp_path)
+        # Synchronous on purpose: a reset connection cancels this task, and a cancelled executor
+        # job might never run; closing and unlinking one file is quick.
+        discard_temp(fd, tmp_path)
         raise
     name = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
     final = app[DATA_DIR_KEY] / "objects" / name
-    await loop.run_in_executor(None, _finish, fd, tmp_path, final)
+    await loop.run_in_executor(None, finish_temp, fd, tmp_path, final)
     stored = StoredObject(bucket=bucket, key=key, size=size, md5=md5, path=str(final))
     state.objects[(bucket, key)] = stored
     if record is not None:
@@ -202,10 +218,14 @@ async def _receive_file(
     return _success(request, bucket, key, md5, fields.get("success_action_status"))
 
 
-async def _stream_to_disk(
-    request: web.Request, part: BodyPartReader, fd: int, max_size: int
-) -> tuple[int, str]:
-    """Copy the file part to `fd` in ~1 MiB chunks, hashing in the writer thread; (size, md5).
+async def stream_to_disk(
+    request: web.Request,
+    read: Callable[[int], Awaitable[bytes]],
+    fd: int,
+    max_size: int,
+    digests: Sequence[hashlib._Hash],
+) -> int:
+    """Copy `read(n)` chunks to `fd` (~1 MiB per hand-off), updating `digests`; return the size.
 
     One write is in flight while the next chunk is read, so memory stays at about two chunks.
     Past `max_size` bytes are counted but not written (the answer will be EntityTooLarge).
@@ -216,14 +236,13 @@ async def _stream_to_disk(
     if faults.reset and app[RANDOM_KEY].random() < faults.reset:
         reset_after = max(1, (request.content_length or 2) // 2)
     loop = asyncio.get_running_loop()
-    digest = hashlib.md5()
     size = 0
     batch: list[bytes] = []
     batched = 0
     pending: asyncio.Future[tuple[None, None]] | None = None
     try:
         while True:
-            chunk = await part.read_chunk(CHUNK)
+            chunk = await read(CHUNK)
             if chunk:
                 size += len(chunk)
                 await app[BANDWIDTH_KEY].spend(len(chunk), faults.storage_bandwidth)
@@ -240,7 +259,7 @@ async def _stream_to_disk(
                     await pending
                 # Hashing and writing run side by side (both release the GIL).
                 pending = asyncio.gather(
-                    loop.run_in_executor(None, _hash, digest, batch),
+                    loop.run_in_executor(None, _hash, digests, batch),
                     loop.run_in_executor(None, _write, fd, batch),
                 )
                 batch, batched = [], 0
@@ -249,18 +268,18 @@ async def _stream_to_disk(
     finally:
         if pending is not None:
             await asyncio.shield(pending)
-    return size, digest.hexdigest()
+    return size
 
 
 def _check_tail(more_parts: bool, size: int, checked: CheckedPolicy) -> None:
     if more_parts:
-        raise _reject(400, "InvalidArgument", "The file must be the last field in the form.")
+        raise reject(400, "InvalidArgument", "The file must be the last field in the form.")
     if size > checked.max_size:
-        raise _reject(
+        raise reject(
             400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
         )
     if size < checked.min_size:
-        raise _reject(
+        raise reject(
             400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size."
         )
 
@@ -297,15 +316,16 @@ def _reset_connection(request: web.Request) -> None:
     transport.abort()
 
 
-def _open_temp(tmp_dir: Path) -> tuple[int, str]:
+def open_temp(tmp_dir: Path) -> tuple[int, str]:
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path = tmp_dir / os.urandom(12).hex()
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
 
 
-def _hash(digest: hashlib._Hash, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        digest.update(chunk)
+def _hash(digests: Sequence[hashlib._Hash], chunks: list[bytes]) -> None:
+    for digest in digests:
+        for chunk in chunks:
+            digest.update(chunk)
 
 
 def _write(fd: int, chunks: list[bytes]) -> None:
@@ -315,12 +335,12 @@ def _write(fd: int, chunks: list[bytes]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _discard(fd: int, path: str) -> None:
+def discard_temp(fd: int, path: str) -> None:
     os.close(fd)
     Path(path).unlink(missing_ok=True)
 
 
-def _finish(fd: int, tmp_path: str, final: Path) -> None:
+def finish_temp(fd: int, tmp_path: str, final: Path) -> None:
     os.close(fd)
     final.parent.mkdir(parents=True, exist_ok=True)
     Path(tmp_path).replace(final)
