@@ -20,6 +20,7 @@ from aiohttp import web
 from .config import CONFIG_KEY, DISABLED_RATE_LIMIT, FAULTS_KEY, CompanyConfig, EmulatorConfig
 from .core import STATE_KEY, Identity, UploadRecord
 from .policy import PostRequest, content_disposition, presigned_post
+from .segments import plan_segments, segment_answers
 from .storage import RANDOM_KEY
 
 # The shared contract (core.EmulatorState) names these request keys as plain strings; aiohttp
@@ -282,8 +283,14 @@ async def create_upload(request: web.Request) -> web.Response:
     if isinstance(body.get("upload"), dict):
         body = body["upload"]
         assert isinstance(body, dict)
-    if body.get("segments"):
-        return api_error(422, "Segmented uploads are not supported by this emulator.")
+    segments: list[dict[str, object]] = []
+    if "segments" in body:
+        if not v11:
+            return api_error(422, "Segmented uploads need /rest/v1.1/.")
+        try:
+            segments = plan_segments(config, body["segments"])
+        except ValueError as exc:
+            return web.json_response({"errors": {"segments": [str(exc)]}}, status=422)
     filename = body.get("response_filename")
     if filename is not None and not isinstance(filename, str):
         return api_error(400, "response_filename must be a string.")
@@ -311,7 +318,6 @@ async def create_upload(request: web.Request) -> web.Response:
         max_size=size if size is not None else config.max_upload_size,
         extra_fields=extra,
     )
-    url, fields = request.app[SIGNER_KEY](request, company, post, now)
     project = SCOPE_RE.search(request.path)
     record = UploadRecord(
         uuid=uuid,
@@ -323,8 +329,14 @@ async def create_upload(request: web.Request) -> web.Response:
         bucket=company.bucket,
         key=key,
         response_filename=filename,
-        size_hint=size,
+        size_hint=size if not segments else sum(int(str(seg["size"])) for seg in segments),
+        segments=segments,
     )
+    if segments:
+        state.add_upload(record)
+        answers = segment_answers(request, company, record)
+        return web.json_response({"uuid": uuid, "segments": answers, "status": "ready"}, status=201)
+    url, fields = request.app[SIGNER_KEY](request, company, post, now)
     state.add_upload(record)
     return web.json_response({"uuid": uuid, "url": url, "fields": fields}, status=201)
 

@@ -15,6 +15,7 @@ from .admin import add_admin_routes
 from .api import API_STATE_KEY, SIGNER_KEY, ApiState, add_api_routes, api_middleware, local_signer
 from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
 from .core import STATE_KEY, EmulatorState
+from .segments import add_segment_routes
 from .storage import BANDWIDTH_KEY, DATA_DIR_KEY, RANDOM_KEY, BandwidthCap, add_storage_routes
 
 
@@ -39,6 +40,7 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     add_api_routes(app)
     _add_documents_routes(app)
     add_storage_routes(app)
+    add_segment_routes(app)
     add_admin_routes(app)
     if config.storage == "seaweedfs":
         from .seaweed import attach_seaweedfs

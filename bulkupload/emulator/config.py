@@ -100,6 +100,8 @@ class EmulatorConfig:
     session_secret_key: str = "emulator/session/secret/00000000000000000"
     session_token: str = "FwoGZXIvYXdzEMULATORSESSIONTOKEN0000000000"
     max_upload_size: int = 5 * GIB  # S3's single-POST cap
+    min_segment_size: int = 5 * 1024 * 1024  # every segment but the last (S3's part minimum)
+    max_segment_size: int = 5 * GIB
     seed: int | None = None  # seeds fault randomness for reproducible runs
 
     def company(self, company_id: int) -> CompanyConfig | None:

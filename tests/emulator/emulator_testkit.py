@@ -60,6 +60,14 @@ class Api:
         ) as response:
             return response.status, await response.json(), response.headers
 
+    async def call_method(
+        self, method: str, path: str, body: dict[str, Any], *, company: int = 1
+    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+        async with self.session.request(
+            method, self.emulator.base_url + path, json=body, headers=self.headers(company)
+        ) as response:
+            return response.status, await response.json(), response.headers
+
     async def create_upload(self, project: int = 42, company: int = 1, **body: Any) -> Upload:
         body.setdefault("response_filename", "report.pdf")
         status, data, _ = await self.call(

@@ -1,0 +1,261 @@
+"""Segmented uploads (v1.1): a signed PUT URL per segment, checked on arrival; PATCH completes.
+
+The PUT URLs are "presigned-ish": an HMAC over bucket, key, part, upload id, SHA-256 and expiry
+in the query string, checked like S3 checks a presigned URL (signature, expiry, exact headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import urllib.parse
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
+from .core import STATE_KEY, Identity, StoredObject, UploadRecord
+from .storage import (
+    DATA_DIR_KEY,
+    Rejected,
+    discard_temp,
+    finish_temp,
+    open_temp,
+    reject,
+    storage_prelude,
+    stream_to_disk,
+)
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def segment_signature(
+    secret: str, bucket: str, key: str, part: int, upload_id: str, sha256: str, expires: int
+) -> str:
+    message = "\n".join(["PUT", bucket, key, str(part), upload_id, sha256, str(expires)])
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def plan_segments(config: EmulatorConfig, raw: object) -> list[dict[str, object]]:
+    """Validate the `segments` of a Create Upload body; ValueError says what is wrong."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("segments must be a non-empty list")
+    planned: list[dict[str, object]] = []
+    for index, segment in enumerate(raw):
+        fields = segment if isinstance(segment, dict) else {}
+        size, sha256, md5 = fields.get("size"), fields.get("sha256"), fields.get("md5")
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise ValueError(f"segment {index}: size must be a positive integer")
+        last = index == len(raw) - 1
+        if size > config.max_segment_size or (not last and size < config.min_segment_size):
+            raise ValueError(
+                f"segment {index}: size must be {config.min_segment_size} to "
+                f"{config.max_segment_size} bytes (only the last may be smaller)"
+            )
+        if not isinstance(sha256, str) or not HEX64.match(sha256.lower()):
+            raise ValueError(f"segment {index}: sha256 (64 hex digits) is required")
+        if md5 is not None and (not isinstance(md5, str) or not HEX32.match(md5.lower())):
+            raise ValueError(f"segment {index}: md5 must be 32 hex digits")
+        planned.append(
+            {
+                "size": size,
+                "sha256": sha256.lower(),
+                "md5": md5.lower() if isinstance(md5, str) else None,
+                "etag": None,
+                "path": None,
+            }
+        )
+    return planned
+
+
+def segment_answers(
+    request: web.Request, company: CompanyConfig, record: UploadRecord
+) -> list[dict[str, object]]:
+    """The per-segment part of the Create Upload answer: URL and the exact headers to send."""
+    config = request.app[CONFIG_KEY]
+    expires = int(record.expires)
+    answers = []
+    for number, segment in enumerate(record.segments, start=1):
+        sha256, md5 = str(segment["sha256"]), segment["md5"]
+        query = urllib.parse.urlencode(
+            {
+                "partNumber": number,
+                "uploadId": record.uuid,
+                "X-Amz-Expires": expires,
+                "X-Amz-Signature": segment_signature(
+                    config.secret_key,
+                    company.bucket,
+                    record.key,
+                    number,
+                    record.uuid,
+                    sha256,
+                    expires,
+                ),
+            }
+        )
+        headers = {"x-amz-content-sha256": sha256, "content-length": str(segment["size"])}
+        if isinstance(md5, str):
+            headers["content-md5"] = base64.b64encode(binascii.unhexlify(md5)).decode()
+        answers.append(
+            {
+                "size": segment["size"],
+                "sha256": sha256,
+                "md5": md5,
+                "url": f"{request.url.origin()}/s3/{company.bucket}/{record.key}?{query}",
+                "headers": headers,
+            }
+        )
+    return answers
+
+
+async def put_segment(request: web.Request) -> web.StreamResponse:
+    """PUT one segment's bytes: signature, expiry, length, SHA-256 and MD5 are all checked."""
+    counters = request.app[STATE_KEY].counters
+    counters.storage_requests += 1
+    try:
+        response = await _put_segment(request)
+    except Rejected as rejected:
+        response = rejected.response
+    except ConnectionResetError:
+        return web.Response(status=500)
+    if response.status < 300:
+        counters.storage_success += 1
+    return response
+
+
+async def _put_segment(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    config, state = app[CONFIG_KEY], app[STATE_KEY]
+    early = await storage_prelude(request)
+    if early is not None:
+        return early
+    bucket, key, query = request.match_info["bucket"], request.match_info["key"], request.query
+    record = state.find_upload(query.get("uploadId", ""))
+    try:
+        number = int(query.get("partNumber", ""))
+        expires = int(query.get("X-Amz-Expires", ""))
+    except ValueError:
+        raise reject(400, "InvalidArgument", "partNumber and X-Amz-Expires are required.") from None
+    if record is None or (record.bucket, record.key) != (bucket, key):
+        raise reject(404, "NoSuchUpload", "The specified upload does not exist.")
+    if not 1 <= number <= len(record.segments):
+        raise reject(400, "InvalidArgument", "partNumber is out of range.")
+    segment = record.segments[number - 1]
+    sha256 = str(segment["sha256"])
+    expected = segment_signature(
+        config.secret_key, bucket, key, number, record.uuid, sha256, expires
+    )
+    if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
+        raise reject(403, "SignatureDoesNotMatch", "The request signature does not match.")
+    now = state.clock.now()
+    if now >= expires or now >= record.expires:
+        raise reject(403, "AccessDenied", "Request has expired")
+    if request.headers.get("x-amz-content-sha256", "").lower() != sha256:
+        raise reject(400, "XAmzContentSHA256Mismatch", "x-amz-content-sha256 must be as signed.")
+    if request.content_length != segment["size"]:
+        raise reject(400, "InvalidArgument", f"Content-Length must be {segment['size']}.")
+    md5 = segment["md5"]
+    if isinstance(md5, str):
+        wanted = base64.b64encode(binascii.unhexlify(md5)).decode()
+        if request.headers.get("Content-MD5") != wanted:
+            raise reject(400, "InvalidDigest", "Content-MD5 is missing or not as given.")
+    loop = asyncio.get_running_loop()
+    fd, tmp_path = await loop.run_in_executor(None, open_temp, app[DATA_DIR_KEY] / "tmp")
+    md5_digest, sha_digest = hashlib.md5(), hashlib.sha256()
+    try:
+        size = await stream_to_disk(
+            request, request.content.read, fd, int(str(segment["size"])), [md5_digest, sha_digest]
+        )
+        _check_segment(size, md5_digest.hexdigest(), sha_digest.hexdigest(), segment)
+    except BaseException:
+        discard_temp(fd, tmp_path)
+        raise
+    final = app[DATA_DIR_KEY] / "parts" / f"{record.uuid}.{number}"
+    await loop.run_in_executor(None, finish_temp, fd, tmp_path, final)
+    segment["etag"] = md5_digest.hexdigest()
+    segment["path"] = str(final)
+    return web.Response(status=200, headers={"ETag": f'"{segment["etag"]}"'})
+
+
+def _check_segment(size: int, md5: str, sha256: str, segment: dict[str, object]) -> None:
+    if size != segment["size"]:
+        raise reject(400, "IncompleteBody", "The body is shorter than Content-Length.")
+    if sha256 != segment["sha256"]:
+        raise reject(400, "XAmzContentSHA256Mismatch", "The body's SHA-256 is not as signed.")
+    if segment["md5"] is not None and md5 != segment["md5"]:
+        raise reject(400, "BadDigest", "The Content-MD5 you specified did not match.")
+
+
+async def complete_upload(request: web.Request) -> web.Response:
+    """PATCH .../uploads/{uuid} with every segment's ETag, in order: the object is assembled."""
+    app = request.app
+    state = app[STATE_KEY]
+    identity: Identity = request["identity"]
+    record = state.find_upload(request.match_info["uuid"])
+    if record is None or record.company_id != request["company_id"] or not record.segments:
+        return _error(404, "Upload not found.")
+    if record.owner != identity.client_id:
+        return _error(403, "This upload belongs to another identity.")
+    try:
+        body = await request.json()
+        given = body["segments"]
+        etags = [str(item["etag"]).strip('"') for item in given]
+    except (ValueError, KeyError, TypeError):
+        return _error(400, 'Body must be {"segments": [{"etag": "..."}, ...]}.')
+    if len(etags) != len(record.segments):
+        return _error(422, f"Expected {len(record.segments)} segments, got {len(etags)}.")
+    for number, (etag, segment) in enumerate(zip(etags, record.segments, strict=True), start=1):
+        if segment["etag"] is None:
+            return _error(422, f"Segment {number} has not been uploaded.")
+        if etag != segment["etag"]:
+            return _error(422, f"Segment {number}: ETag does not match the uploaded bytes.")
+    if record.stored is None:
+        name = hashlib.sha256(f"{record.bucket}/{record.key}".encode()).hexdigest()
+        final = app[DATA_DIR_KEY] / "objects" / name
+        parts = [Path(str(segment["path"])) for segment in record.segments]
+        size, md5 = await asyncio.get_running_loop().run_in_executor(None, _assemble, parts, final)
+        stored = StoredObject(record.bucket, record.key, size, md5, str(final))
+        state.objects[(record.bucket, record.key)] = stored
+        record.stored = stored
+    return web.json_response(
+        {
+            "uuid": record.uuid,
+            "status": "complete",
+            "segments": [
+                {"size": s["size"], "sha256": s["sha256"], "md5": s["md5"], "etag": s["etag"]}
+                for s in record.segments
+            ],
+        }
+    )
+
+
+def _assemble(parts: list[Path], final: Path) -> tuple[int, str]:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5()
+    size = 0
+    with final.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                while chunk := source.read(1024 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return size, digest.hexdigest()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"errors": message}, status=status)
+
+
+def add_segment_routes(app: web.Application) -> None:
+    app.router.add_put("/s3/{bucket}/{key:.+}", put_segment)
+    for prefix in ("/rest/v1.1", "/rest/v1.0"):
+        for scope in ("projects/{project_id:\\d+}", "companies/{company_id:\\d+}"):
+            app.router.add_patch(f"{prefix}/{scope}/uploads/{{uuid}}", complete_upload)
