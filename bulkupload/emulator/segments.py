@@ -21,7 +21,7 @@ from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
 from .core import STATE_KEY, Identity, StoredObject, UploadRecord
 from .storage import (
     DATA_DIR_KEY,
-    Rejected,
+    counted,
     discard_temp,
     finish_temp,
     open_temp,
@@ -113,22 +113,9 @@ def segment_answers(
     return answers
 
 
+@counted
 async def put_segment(request: web.Request) -> web.StreamResponse:
     """PUT one segment's bytes: signature, expiry, length, SHA-256 and MD5 are all checked."""
-    counters = request.app[STATE_KEY].counters
-    counters.storage_requests += 1
-    try:
-        response = await _put_segment(request)
-    except Rejected as rejected:
-        response = rejected.response
-    except ConnectionResetError:
-        return web.Response(status=500)
-    if response.status < 300:
-        counters.storage_success += 1
-    return response
-
-
-async def _put_segment(request: web.Request) -> web.StreamResponse:
     app = request.app
     config, state = app[CONFIG_KEY], app[STATE_KEY]
     early = await storage_prelude(request)

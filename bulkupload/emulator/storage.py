@@ -76,21 +76,29 @@ def reject(status: int, code: str, message: str) -> Rejected:
     return Rejected(s3_error(status, code, message))
 
 
-async def post_object(request: web.Request) -> web.StreamResponse:
-    """POST Object: form fields, then `file` last; 204/201 with the ETag, or an S3 error."""
-    app = request.app
-    counters = app[STATE_KEY].counters
-    counters.storage_requests += 1
-    try:
-        response = await _post_object(request)
-    except Rejected as rejected:
-        response = rejected.response
-    except ConnectionResetError:
-        # The injected reset already closed the socket: nothing will reach the client.
-        return web.Response(status=500)
-    if response.status >= 300:
-        counters.storage_errors[response.get(S3_CODE_KEY, str(response.status))] += 1
-    return response
+StorageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def counted(handler: StorageHandler) -> StorageHandler:
+    """Count a storage request and its outcome; turn `Rejected` into its S3 error answer."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        counters = request.app[STATE_KEY].counters
+        counters.storage_requests += 1
+        try:
+            response = await handler(request)
+        except Rejected as rejected:
+            response = rejected.response
+        except ConnectionResetError:
+            # The injected reset already closed the socket: nothing will reach the client.
+            return web.Response(status=500)
+        if response.status < 300:
+            counters.storage_success += 1
+        else:
+            counters.storage_errors[response.get(S3_CODE_KEY, str(response.status))] += 1
+        return response
+
+    return run
 
 
 async def storage_prelude(request: web.Request) -> web.Response | None:
@@ -129,7 +137,9 @@ async def storage_prelude(request: web.Request) -> web.Response | None:
     return None
 
 
-async def _post_object(request: web.Request) -> web.StreamResponse:
+@counted
+async def post_object(request: web.Request) -> web.StreamResponse:
+    """POST Object: form fields, then `file` last; 204/201 with the ETag, or an S3 error."""
     early = await storage_prelude(request)
     if early is not None:
         return early
@@ -214,7 +224,6 @@ async def _receive_file(
     state.objects[(bucket, key)] = stored
     if record is not None:
         record.stored = stored
-    state.counters.storage_success += 1
     return _success(request, bucket, key, md5, fields.get("success_action_status"))
 
 
@@ -234,7 +243,8 @@ async def stream_to_disk(
     faults, state = app[FAULTS_KEY], app[STATE_KEY]
     reset_after: int | None = None
     if faults.reset and app[RANDOM_KEY].random() < faults.reset:
-        reset_after = max(1, (request.content_length or 2) // 2)
+        # Partway: half the body, at most 1 MiB in, so even small files see the reset.
+        reset_after = max(1, min((request.content_length or 2) // 2, CHUNK))
     loop = asyncio.get_running_loop()
     size = 0
     batch: list[bytes] = []
