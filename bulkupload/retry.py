@@ -15,7 +15,7 @@ from tenacity import RetryCallState
 
 from bulkupload.errors import ApiUnavailable, NetworkError, RateLimited, StorageUnavailable
 
-__all__ = ["RETRIED", "SERVER_WAIT_CAP", "RetryPolicy", "compute_wait", "retrying"]
+__all__ = ["INSTANT", "RETRIED", "SERVER_WAIT_CAP", "RetryPolicy", "compute_wait", "retrying"]
 
 #: The only errors worth another try; everything else is a definite answer.
 RETRIED: tuple[type[BaseException], ...] = (

@@ -27,7 +27,7 @@ from bulkupload.procore.client import (
     procore_message,
 )
 from bulkupload.procore.ratelimit import RateLimitPacer
-from bulkupload.procore.uploads import create_upload
+from bulkupload.procore.uploads import create_upload, parse_instruction
 from bulkupload.retry import INSTANT, RetryPolicy
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -327,3 +327,19 @@ async def test_create_upload_without_fields_is_a_clear_error(
             content_type="application/octet-stream",
             size=None,
         )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, [], {"url": "u", "fields": {}}, {"uuid": "1", "fields": {}}, {"uuid": "1", "url": "u"}],
+)
+def test_incomplete_create_upload_answers_are_api_errors(data: object) -> None:
+    with pytest.raises(ApiError, match="Create Upload"):
+        parse_instruction(201, data)
+
+
+def test_field_values_are_posted_back_as_text() -> None:
+    got = parse_instruction(
+        201, {"uuid": "1", "url": "u", "fields": {"a": 5, "b": True, "c": None, "d": "x"}}
+    )
+    assert got.fields == (("a", "5"), ("b", "true"), ("c", ""), ("d", "x"))
