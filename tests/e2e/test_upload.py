@@ -126,7 +126,11 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(0.8)
+    # The first finished file means the walk (one batch) is done; the last file is seconds away.
+    deadline = time.monotonic() + 30
+    while not (runner.manifest.exists() and runner.manifest.read_bytes().count(b"\n") >= 1):
+        assert time.monotonic() < deadline, "the CLI never finished a file"
+        time.sleep(0.02)
     doomed.unlink()
     stdout, stderr = proc.communicate(timeout=60)
     records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
