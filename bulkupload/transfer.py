@@ -291,7 +291,8 @@ async def send_to_storage(
     )
     try:
         try:
-            async with session.post(instruction.url, data=body) as resp:
+            # A redirect (S3's TemporaryRedirect) cannot be followed: the body is not re-sendable.
+            async with session.post(instruction.url, data=body, allow_redirects=False) as resp:
                 answer = await resp.read()
                 status, headers = resp.status, resp.headers
         except (aiohttp.ClientError, TimeoutError) as exc:

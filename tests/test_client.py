@@ -343,3 +343,26 @@ def test_field_values_are_posted_back_as_text() -> None:
         201, {"uuid": "1", "url": "u", "fields": {"a": 5, "b": True, "c": None, "d": "x"}}
     )
     assert got.fields == (("a", "5"), ("b", "true"), ("c", ""), ("d", "x"))
+
+
+async def test_redirects_are_not_followed_so_the_token_stays_home(
+    api: tuple[Api, str], session: aiohttp.ClientSession
+) -> None:
+    state, base = api
+    elsewhere = Api()
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", elsewhere.handle)
+    other_server = TestServer(other, host="127.0.0.1")
+    await other_server.start_server()
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(other_server.make_url("/steal")))
+
+    state.handler = redirect
+    try:
+        with pytest.raises(ApiError) as info:
+            await client(session, base).request("GET", "/rest/v1.0/me")
+    finally:
+        await other_server.close()
+    assert info.value.status == 302
+    assert elsewhere.seen == []

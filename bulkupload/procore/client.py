@@ -219,8 +219,9 @@ class ApiClient:
         if self._company_id is not None:
             headers["Procore-Company-Id"] = str(self._company_id)
         try:
+            # No redirects: the token must not follow one anywhere.
             async with self._session.request(
-                method, url, json=json, params=params, headers=headers
+                method, url, json=json, params=params, headers=headers, allow_redirects=False
             ) as resp:
                 body = await resp.read()
                 status, answer_headers = resp.status, resp.headers
