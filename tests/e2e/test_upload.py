@@ -7,6 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from bulkupload.emulator.server import RunningEmulator
 from tests.e2e.conftest import Runner
 from tests.trees import make_tree, manifest_rel, read_manifest, stored_md5_by_uuid, write
 
@@ -97,7 +100,7 @@ def test_bad_input_is_reported_per_file(runner: Runner, tmp_path: Path) -> None:
     os.mkfifo(src / "a-fifo")
     (src / "loop").mkdir()
     (src / "loop" / "back").symlink_to("..")
-    os.symlink("does-not-exist", src / "dangling")
+    (src / "dangling").symlink_to("does-not-exist")
     result = runner(str(src), "--follow-symlinks", "--no-attach")
     records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
     assert records["a-fifo"]["status"] == "skipped"
@@ -191,3 +194,28 @@ def test_clear_errors_for_setup_problems(runner: Runner, tmp_path: Path) -> None
     for run in (wrong, missing, unknown, unreachable):
         assert "Traceback" not in run.stderr
         assert runner.emulator.client_secret not in run.stderr + run.stdout
+
+
+@pytest.mark.seaweedfs
+def test_against_a_real_s3_seaweedfs(seaweed_emulator: RunningEmulator, tmp_path: Path) -> None:
+    """The same client, proven against a real S3 implementation's POST policy checks."""
+    runner = Runner(seaweed_emulator, tmp_path)
+    expected = make_tree(tmp_path / "src", 60, big=6 * 1024 * 1024)
+    for company, project in (("1", "42"), ("2", "200")):
+        result = runner(
+            str(tmp_path / "src"),
+            "--project",
+            project,
+            "--folder",
+            f"seaweed-{company}",
+            "--state",
+            str(tmp_path / f"state-{company}.sqlite"),
+            env=runner.env(PROCORE_COMPANY_ID=company),
+        )
+        assert result.code == 0, result.stdout + result.stderr
+        records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
+        stored = stored_md5_by_uuid(seaweed_emulator)
+        assert set(records) == set(expected)
+        for rel, md5 in expected.items():
+            assert records[rel]["status"] == "uploaded"
+            assert stored[records[rel]["upload_uuid"]] == md5, rel
