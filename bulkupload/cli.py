@@ -209,7 +209,12 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         )
     options: dict[str, Any] = {}
     for name in (
-        "concurrency", "retries", "api_version", "on_conflict", "progress", "instruction_max_age"
+        "concurrency",
+        "retries",
+        "api_version",
+        "on_conflict",
+        "progress",
+        "instruction_max_age",
     ):
         if (value := pick(name)) is not None:
             options[name] = value

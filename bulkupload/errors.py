@@ -1,21 +1,21 @@
 """One exception tree for bulkupload; the CLI maps each branch to a one-line message and exit code.
 
-    BulkUploadError
-    ├── ConfigError              bad flags, config file or environment (exit 2)
-    ├── AuthError                credentials refused, token unusable (exit 2)
-    ├── StateError               the state store cannot be opened or written (exit 2)
-    ├── NetworkError             host unreachable, connection reset, timeout (retried)
-    ├── ApiError                 Procore answered with an error (status, Procore's message)
-    │   ├── RateLimited          429, carries the wait the server asked for (retried)
-    │   ├── ApiUnavailable       5xx, may carry Retry-After (retried)
-    │   └── NotFound             404: unknown project/company/folder/file
-    ├── StorageError             the storage host refused a POST/PUT (status, S3 code)
-    │   ├── PolicyExpired        403 "Policy expired": fresh instructions, not a failure
-    │   └── StorageUnavailable   5xx from storage (retried)
-    └── FileProblem              one local file cannot be sent (recorded, run goes on)
-        ├── FileVanished         deleted between walk and upload
-        ├── FileUnreadable       permission or I/O error
-        └── FileChanged          size or mtime changed while uploading
+BulkUploadError
+├── ConfigError              bad flags, config file or environment (exit 2)
+├── AuthError                credentials refused, token unusable (exit 2)
+├── StateError               the state store cannot be opened or written (exit 2)
+├── NetworkError             host unreachable, connection reset, timeout (retried)
+├── ApiError                 Procore answered with an error (status, Procore's message)
+│   ├── RateLimited          429, carries the wait the server asked for (retried)
+│   ├── ApiUnavailable       5xx, may carry Retry-After (retried)
+│   └── NotFound             404: unknown project/company/folder/file
+├── StorageError             the storage host refused a POST/PUT (status, S3 code)
+│   ├── PolicyExpired        403 "Policy expired": fresh instructions, not a failure
+│   └── StorageUnavailable   5xx from storage (retried)
+└── FileProblem              one local file cannot be sent (recorded, run goes on)
+    ├── FileVanished         deleted between walk and upload
+    ├── FileUnreadable       permission or I/O error
+    └── FileChanged          size or mtime changed while uploading
 """
 
 from __future__ import annotations
