@@ -1,5 +1,55 @@
-"""Fast, resumable bulk uploads of file trees into Procore."""
+"""Fast, resumable bulk uploads of file trees into Procore.
+
+The command line (`bulkupload`) is the main interface; these names are the stable surface for
+programs that embed it.
+"""
+
+from .config import Credentials, Settings
+from .errors import (
+    ApiError,
+    ApiUnavailable,
+    AuthError,
+    BulkUploadError,
+    ConfigError,
+    FileChanged,
+    FileProblem,
+    FileUnreadable,
+    FileVanished,
+    NetworkError,
+    NotFound,
+    PolicyExpired,
+    RateLimited,
+    StateError,
+    StorageError,
+    StorageUnavailable,
+)
+from .models import FileEntry, FileResult, SkippedEntry, Status, Target
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApiError",
+    "ApiUnavailable",
+    "AuthError",
+    "BulkUploadError",
+    "ConfigError",
+    "Credentials",
+    "FileChanged",
+    "FileEntry",
+    "FileProblem",
+    "FileResult",
+    "FileUnreadable",
+    "FileVanished",
+    "NetworkError",
+    "NotFound",
+    "PolicyExpired",
+    "RateLimited",
+    "Settings",
+    "SkippedEntry",
+    "StateError",
+    "Status",
+    "StorageError",
+    "StorageUnavailable",
+    "Target",
+    "__version__",
+]
