@@ -154,7 +154,13 @@ class UploadRun:
                                 self._result(job, status, error=error, record_state=False)
                             )
                 outer.cancel_scope.cancel()  # the recorder is done; end the signal watcher
-        gone = [row.rel for row in await self.store.gone(self.target_key, self.run_id)]
+        # "Not seen" only means "gone" after a full walk that marked what it saw: a dry run marks
+        # nothing, and a stopped walk never reached the rest of SOURCE.
+        gone = (
+            [row.rel for row in await self.store.gone(self.target_key, self.run_id)]
+            if self.tally.walk_done and not self.settings.dry_run
+            else []
+        )
         outcome = RunOutcome(
             tally=self.tally,
             duration=time.monotonic() - started,
@@ -215,6 +221,10 @@ class UploadRun:
                 if self.stopping:
                     break
                 batch.append(item)
+                # Counted here, not downstream, so the display shows the real total early.
+                self.tally.found += 1
+                if isinstance(item, FileEntry):
+                    self.tally.found_bytes += item.size
                 if len(batch) >= WALK_BATCH:
                     anyio.from_thread.run(send.send, batch)
                     batch = []
@@ -240,11 +250,9 @@ class UploadRun:
                 if not self.settings.dry_run:
                     await self.store.mark_seen(self.target_key, rels, self.run_id)
                 for item in batch:
-                    self.tally.found += 1
                     if isinstance(item, SkippedEntry):
                         await results.send(skipped_result(item))
                         continue
-                    self.tally.found_bytes += item.size
                     job = Job(entry=item, row=rows.get(item.rel))
                     reason = await self._unchanged_reason(job)
                     if reason is not None:
