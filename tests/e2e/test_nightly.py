@@ -279,6 +279,14 @@ def test_dry_run_sends_nothing_then_a_real_run_sends_everything(
     assert_documents_hold(runner.emulator, "", expected)
     assert_state_uploaded(runner.state, expected)
 
+    # A dry run after a real one: nothing to send, and no file is taken for gone from SOURCE.
+    report = tmp_path / "dry-report.json"
+    again = runner(str(src), "--dry-run", "--progress", "auto", "--report", str(report))
+    assert again.code == 0, again.stderr
+    assert "would upload" not in again.stdout + again.stderr
+    assert "gone from SOURCE" not in again.stdout
+    assert json.loads(report.read_text())["gone_from_source"] == []
+
 
 # ── reports and logs ──────────────────────────────────────────────────────────────────────
 def test_report_csv_and_log_file_without_secrets(runner: Runner, tmp_path: Path) -> None:
@@ -369,3 +377,38 @@ def test_files_deleted_locally_are_reported_and_kept_remotely(
     routes = runner.emulator.counters()["api_calls_by_route"]
     assert not [route for route in routes if route.startswith(("DELETE", "PATCH"))], routes
     assert_documents_hold(runner.emulator, "", expected)
+
+
+def test_a_run_stopped_before_its_walk_ended_reports_nothing_gone(
+    make_runner: Any, tmp_path: Path
+) -> None:
+    runner = make_runner(api_latency=0.05)
+    src = tmp_path / "src"
+    uploaded = small_tree(src / "zz-last", 10)
+    assert runner(str(src)).code == 0
+    # Many new files that sort first: the stop comes before the walk reaches zz-last/.
+    added = small_tree(src / "aa-first", 2000, seed=5)
+    report = tmp_path / "report.json"
+    runner.manifest.unlink()  # wait for this run's own lines below
+    proc = subprocess.Popen(
+        runner.command(str(src), "--concurrency", "4", "--report", str(report)),
+        env=runner.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while line_count(runner.manifest) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stdout + stderr
+    walked = {manifest_rel(r) for r in read_manifest(runner.manifest)}
+    assert not any(rel.startswith("zz-last/") for rel in walked), "the walk got too far"
+    assert json.loads(report.read_text())["gone_from_source"] == []
+    assert "gone from SOURCE" not in stdout
+    everything = {f"zz-last/{rel}": v for rel, v in uploaded.items()}
+    everything |= {f"aa-first/{rel}": v for rel, v in added.items()}
+    assert_documents_hold(runner.emulator, "", everything, complete=False)
+    remote = {rel for rel, _ in documents_under(runner.emulator, "")}
+    assert {rel for rel in everything if rel.startswith("zz-last/")} <= remote
