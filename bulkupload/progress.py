@@ -74,12 +74,11 @@ def status_line(tally: Tally, now: float | None = None) -> str:
     now = now or time.monotonic()
     rate = tally.rate(now)
     files = f"{tally.done}/{tally.found}" + ("" if tally.walk_done else "+")
+    # Short enough for an 80-column terminal: the ETA must not be cut off.
     parts = [
-        f"files {files}",
-        f"uploaded {tally.uploaded}",
-        f"skipped {tally.skipped}",
-        f"failed {tally.failed}",
-        f"{human_bytes(tally.bytes_uploaded + tally.bytes_in_flight)}",
+        f"{files} files",
+        f"up {tally.uploaded} skip {tally.skipped} fail {tally.failed}",
+        human_bytes(tally.bytes_uploaded + tally.bytes_in_flight),
         f"{human_bytes(rate)}/s",
     ]
     if tally.walk_done and rate > 0:
