@@ -44,7 +44,7 @@ from .procore.documents import FolderMirror, RemoteFile, attach, remote_name
 from .procore.uploads import create_upload
 from .progress import Progress, Tally
 from .retry import RetryPolicy, retrying
-from .state import AsyncStateStore, StateRow, is_unchanged
+from .state import AsyncStateStore, StateRow
 from .transfer import send_to_storage
 from .walk import walk
 
@@ -278,19 +278,18 @@ class UploadRun:
                         await jobs.send(job)
 
     async def _unchanged_reason(self, job: Job) -> str | None:
-        row = job.row
+        """Why this file needs no upload, or None. An unattached ('sent') row counts as done
+        only when this run does not attach either; otherwise `_plan` attaches those bytes."""
+        row, entry = job.row, job.entry
+        done = ("uploaded",) if self.settings.attach else ("uploaded", Status.SENT.value)
+        if row is None or row.status not in done or row.size != entry.size:
+            return None
+        suffix = "" if row.status == "uploaded" else " (not attached)"
         if self.settings.checksum:
-            if row is None or row.status != Status.UPLOADED.value or row.size != job.entry.size:
-                return None
-            job.md5 = await anyio.to_thread.run_sync(file_md5, job.entry.path)
-            return "unchanged since last upload (same MD5)" if job.md5 == row.md5 else None
-        if is_unchanged(row, job.entry):
-            return "unchanged since last upload"
-        if not self.settings.attach and row is not None and row.status == Status.SENT.value:
-            # Uploaded before without attaching, unchanged: nothing new to send.
-            return (
-                "unchanged since last upload (not attached)" if same_file(row, job.entry) else None
-            )
+            job.md5 = await anyio.to_thread.run_sync(file_md5, entry.path)
+            return f"unchanged since last upload (same MD5){suffix}" if job.md5 == row.md5 else None
+        if row.mtime_ns == entry.mtime_ns:
+            return f"unchanged since last upload{suffix}"
         return None
 
     # ── stage 3: instructions, just in time ───────────────────────────────────────────
@@ -357,6 +356,8 @@ class UploadRun:
             row is not None
             and row.status in ("sent", "uploaded")
             and same_file(row, entry)
+            # --checksum already found other content: same size and mtime prove nothing here.
+            and (job.md5 is None or job.md5 == row.md5)
             and existing.size == entry.size
         ):
             return self._result(
