@@ -50,12 +50,17 @@ def fetch_instructions(
         return list(pool.map(one, files))
 
 
-def run_ceiling(
-    emulator: Emulator, files: list[Path], workdir: Path, parallel: int, project: int, company: int
-) -> Measured:
-    """Fetch instructions, then time one curl process sending every storage POST."""
+def prepare(
+    emulator: Emulator, files: list[Path], workdir: Path, project: int, company: int
+) -> Path:
+    """Fetch every instruction (untimed) and write the curl config; returns its path."""
     config = workdir / "curl.cfg"
     write_config(fetch_instructions(emulator, files, project, company), config)
+    return config
+
+
+def run_ceiling(config: Path, parallel: int, log: Path) -> Measured:
+    """Time one curl process sending every storage POST in `config`, `parallel` at once."""
     command = [
         CURL,
         "--silent",
@@ -68,6 +73,6 @@ def run_ceiling(
         str(config),
     ]
     try:
-        return run_measured(command, log=workdir / "curl.log")
+        return run_measured(command, log=log)
     finally:
         config.unlink(missing_ok=True)

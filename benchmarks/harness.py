@@ -42,6 +42,7 @@ class Row:
     rate_limited: int
     run_duration_s: float | None = None  # the client's own timing, when it reports one
     startup_cpu_s: float = 0.0  # CPU of starting the interpreter and importing the client
+    emulator_cpu_s: float = 0.0  # what the emulator spent serving this client
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -56,6 +57,11 @@ class Row:
     @property
     def cpu_ms_per_file(self) -> float:
         return self.measured.cpu_s * 1000 / max(self.files, 1)
+
+    @property
+    def emulator_busy(self) -> float:
+        """Share of one core the emulator used during the run (near 1.0: it was the limit)."""
+        return self.emulator_cpu_s / max(self.measured.wall_s, 1e-9)
 
     @property
     def net_cpu_ms_per_file(self) -> float:
@@ -148,6 +154,14 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=60) as response:
             result: dict[str, Any] = json.loads(response.read())
         return result
+
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the emulator process has used so far, from /proc."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def counters(self) -> dict[str, Any]:
         return self.admin("GET", "/_emulator/counters")
