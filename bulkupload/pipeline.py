@@ -12,6 +12,7 @@ instruction is checked for age again just before its bytes go out.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import mimetypes
 import os
@@ -38,7 +39,15 @@ from .errors import (
     StateError,
 )
 from .manifest import ManifestWriter
-from .models import FileEntry, FileResult, SkippedEntry, Status, UploadInstruction, WalkItem
+from .models import (
+    FileEntry,
+    FileResult,
+    SkippedEntry,
+    Status,
+    UploadInstruction,
+    WalkItem,
+    printable,
+)
 from .procore.client import ApiClient
 from .procore.documents import FolderMirror, RemoteFile, attach, remote_name
 from .procore.uploads import create_upload
@@ -533,7 +542,7 @@ class UploadRun:
                     if result.status is Status.FAILED:
                         reason = result.error or "failed"
                         self.failures.append((result.rel, reason))
-                        self.progress.message(f"failed: {display(result.rel)}: {reason}")
+                        self.progress.message(f"failed: {printable(result.rel)}: {reason}")
                     log.info("file", extra={"result": result})
                 self.progress.tick()
 
@@ -622,8 +631,6 @@ def restat(entry: FileEntry) -> FileEntry:
 
 
 def file_md5(path: str) -> str:
-    import hashlib
-
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -634,10 +641,6 @@ def file_md5(path: str) -> str:
 def error_text(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())  # one line, whatever the server sent
-
-
-def display(rel: str) -> str:
-    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
@@ -655,6 +658,6 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "rate_limited_429": outcome.rate_limited,
         "retries": tally.retries,
         "interrupted": outcome.interrupted is not None,
-        "failures": [{"path": display(rel), "error": err} for rel, err in outcome.failures],
-        "gone_from_source": [display(rel) for rel in outcome.gone],
+        "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
+        "gone_from_source": [printable(rel) for rel in outcome.gone],
     }

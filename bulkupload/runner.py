@@ -13,6 +13,7 @@ import anyio
 
 from .config import Settings
 from .errors import BulkUploadError
+from .models import printable
 from .pipeline import RunOutcome, UploadRun, summary_dict
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient, make_api_session, make_storage_session
@@ -128,7 +129,7 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
     if outcome.failures:
         lines.append("  failures:")
         for rel, reason in outcome.failures[:SHOWN_FAILURES]:
-            lines.append(f"    {display(rel)}: {reason}")
+            lines.append(f"    {printable(rel)}: {reason}")
         if len(outcome.failures) > SHOWN_FAILURES:
             lines.append(f"    … and {len(outcome.failures) - SHOWN_FAILURES} more (see manifest)")
     if outcome.gone:
@@ -158,10 +159,3 @@ def write_report(outcome: RunOutcome, settings: Settings) -> None:
     report["manifest"] = str(settings.manifest)
     settings.report.parent.mkdir(parents=True, exist_ok=True)
     settings.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-
-
-def display(rel: str) -> str:
-    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-__all__ = ["Tally", "run_upload", "run_upload_sync"]
