@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import random
 import signal
 import subprocess
@@ -255,6 +256,89 @@ def test_signal_stops_gracefully_and_the_next_run_finishes(
     assert_documents_hold(runner.emulator, "", expected)
     assert_state_uploaded(runner.state, expected)
     assert runner.emulator.counters()["storage_success"] == len(expected)
+
+
+def interrupt_twice(runner: Runner, src: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Start a run, SIGINT it, SIGINT it again 0.1 s later; its stdout and manifest."""
+    proc = subprocess.Popen(
+        runner.command(str(src), "--concurrency", "8"),
+        env=runner.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while line_count(runner.manifest) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    return stdout, read_manifest(runner.manifest)
+
+
+def test_second_signal_aborts_and_the_next_run_still_makes_one_entry_per_file(
+    make_runner: Any, tmp_path: Path
+) -> None:
+    runner = make_runner(api_latency=0.05, storage_latency=0.2)
+    src = tmp_path / "src"
+    expected = small_tree(src, 200)
+    _, records = interrupt_twice(runner, src)
+    rels = [manifest_rel(r) for r in records]
+    assert len(rels) == len(set(rels))
+    for record in records:
+        assert record["status"] == "uploaded" or "interrupted" in record["error"], record
+
+    again = runner(str(src), "--concurrency", "8")
+    assert again.code == 0, again.stdout + again.stderr
+    assert_documents_hold(runner.emulator, "", expected)
+    assert_state_uploaded(runner.state, expected)
+
+
+@pytest.mark.xfail(
+    reason="files walked but not yet classified when the second signal aborts get no manifest "
+    "line, yet the walk already counted them as found (summary says 200 found, manifest has fewer)",
+    strict=True,
+)
+def test_after_an_abort_every_file_found_has_a_manifest_line(
+    make_runner: Any, tmp_path: Path
+) -> None:
+    runner = make_runner(api_latency=0.05, storage_latency=0.2)
+    src = tmp_path / "src"
+    small_tree(src, 200)
+    stdout, records = interrupt_twice(runner, src)
+    assert f"{len(records)} files found:" in stdout
+
+
+def test_checksum_finds_a_change_that_size_and_mtime_hide(runner: Runner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    expected = small_tree(src, 10)
+    assert runner(str(src)).code == 0
+    rel = "area-2/level-2/doc 00002.txt"
+    path = src / rel
+    before = path.stat()
+    data = bytes(b ^ 0xFF for b in path.read_bytes())  # same size, other bytes
+    path.write_bytes(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    expected[rel] = (hashlib.md5(data).hexdigest(), len(data))
+
+    runner.emulator.reset_counters()
+    by_stat = runner(str(src))
+    assert by_stat.code == 0 and "0 uploaded, 10 skipped" in by_stat.stdout
+    assert runner.emulator.counters()["storage_requests"] == 0
+
+    by_content = runner(str(src), "--checksum")
+    assert by_content.code == 0, by_content.stderr
+    assert "1 uploaded, 9 skipped" in by_content.stdout
+    assert runner.emulator.counters()["storage_success"] == 1
+    assert_documents_hold(runner.emulator, "", expected, versions={rel: 2})
+
+    runner.emulator.reset_counters()
+    unchanged = runner(str(src), "--checksum")
+    assert unchanged.code == 0 and "0 uploaded, 10 skipped" in unchanged.stdout
+    assert runner.emulator.counters()["api_calls"] == 0
 
 
 # ── dry run ───────────────────────────────────────────────────────────────────────────────
