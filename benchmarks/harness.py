@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+MEASURE = Path(__file__).with_name("measure.py")
 PROJECT_ID = 42
 COMPANY_ID = 1
 
@@ -72,24 +72,30 @@ class Row:
 def run_measured(
     command: Sequence[str], env: Mapping[str, str] | None = None, log: Path | None = None
 ) -> Measured:
-    """Run `command` to completion; its own rusage (not the emulator's) gives CPU and peak RSS."""
-    out = log.open("wb") if log is not None else subprocess.DEVNULL
-    try:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(command), env=dict(env) if env is not None else None, stdout=out, stderr=out
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if log is not None and not isinstance(out, int):
-            out.close()
+    """Run `command` to completion; its own rusage (not the emulator's) gives CPU and peak RSS.
+
+    The command runs under measure.py, a small intermediate process, so that its ru_maxrss does
+    not start from this harness's size (Linux keeps the parent's peak across fork and exec).
+    """
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        out = log.open("wb") if log is not None else subprocess.DEVNULL
+        try:
+            subprocess.run(
+                [sys.executable, "-S", str(MEASURE), result.name, *command],
+                env=dict(env) if env is not None else None,
+                stdout=out,
+                stderr=out,
+                check=True,
+            )
+        finally:
+            if log is not None and not isinstance(out, int):
+                out.close()
+        data = json.loads(Path(result.name).read_text())
     return Measured(
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
-        returncode=process.returncode,
+        wall_s=float(data["wall_s"]),
+        cpu_s=float(data["cpu_s"]),
+        peak_rss_mb=float(data["peak_rss_mb"]),
+        returncode=int(data["returncode"]),
     )
 
 

@@ -459,7 +459,11 @@ def render(scenarios: dict[str, Scenario], quick: bool, elapsed: float) -> str:
         "'emulator CPU' is the emulator process's CPU over the client's wall time (100% = one "
         "core: the emulator, not the client, was the limit). Client and emulator share the "
         "machine's cores.",
-        "",
+        *(
+            [f"- Scenarios left out of this run (`--only`): {', '.join(left_out)}.", ""]
+            if (left_out := [name for name in STEPS if name not in scenarios])
+            else [""]
+        ),
         "## Targets",
         "",
         "| target | measured | threshold | met | detail |",
