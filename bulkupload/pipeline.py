@@ -126,13 +126,16 @@ class UploadRun:
         self.progress = progress
         self.tally = progress.tally
         self.mirror = mirror
-        self.target_key = settings.target.key
+        self.target_key = state_key(settings)
         self.policy = RetryPolicy(attempts=settings.retries + 1, backoff=settings.retry_backoff)
         self.stopping = False
         self.stop_signal: int | None = None
         # Jobs past the walk without a result yet, by rel: a hard stop records them all.
         self.open_jobs: dict[str, Job] = {}
         self._work_scope: anyio.CancelScope | None = None
+        self._batch: list[WalkItem] = []
+        self._batch_pos = 0
+        self._walk_tail: MemoryObjectReceiveStream[list[WalkItem]] | None = None
         self.failures: list[tuple[str, str]] = []
         self.run_id = 0
 
@@ -150,8 +153,12 @@ class UploadRun:
                         async with anyio.create_task_group() as work:
                             self._work_scope = work.cancel_scope
                             self._start_stages(work, results_send)
-                        # Only a hard stop leaves jobs open: each still gets its manifest line.
+                        # Only a hard stop leaves files without a line: each still gets one.
                         aborted = work.cancel_scope.cancel_called
+                        for item in self._unclassified() if aborted else []:
+                            await results_send.send(self._interrupted_item(item))
+                        if self._walk_tail is not None:
+                            self._walk_tail.close()
                         for job in list(self.open_jobs.values()) if aborted else []:
                             error = (
                                 "aborted mid-upload: run interrupted twice"
@@ -189,6 +196,8 @@ class UploadRun:
         jobs_send, jobs_recv = anyio.create_memory_object_stream[Job](concurrency)
         ready_send, ready_recv = anyio.create_memory_object_stream[Job](0)
         work.start_soon(self._walk, walk_send)
+        # A spare receiver: after a hard stop it collects the batches nobody classified.
+        self._walk_tail = walk_recv.clone()
         work.start_soon(self._classify, walk_recv, jobs_send, results.clone())
         for _ in range(concurrency):
             work.start_soon(self._instruct, jobs_recv.clone(), ready_send.clone(), results.clone())
@@ -221,6 +230,14 @@ class UploadRun:
 
         def produce() -> None:
             batch: list[WalkItem] = []
+
+            def deliver() -> None:
+                anyio.from_thread.run(send.send, batch)
+                # Counted once handed over (not downstream), so the display shows the real total
+                # early, and a batch lost to an abort is never counted as found.
+                self.tally.found += len(batch)
+                self.tally.found_bytes += sum(i.size for i in batch if isinstance(i, FileEntry))
+
             for item in walk(
                 settings.sources,
                 include=settings.include,
@@ -230,15 +247,11 @@ class UploadRun:
                 if self.stopping:
                     break
                 batch.append(item)
-                # Counted here, not downstream, so the display shows the real total early.
-                self.tally.found += 1
-                if isinstance(item, FileEntry):
-                    self.tally.found_bytes += item.size
                 if len(batch) >= WALK_BATCH:
-                    anyio.from_thread.run(send.send, batch)
+                    deliver()
                     batch = []
             if batch:
-                anyio.from_thread.run(send.send, batch)
+                deliver()
 
         async with send:
             await anyio.to_thread.run_sync(produce, abandon_on_cancel=True)
@@ -253,12 +266,24 @@ class UploadRun:
     ) -> None:
         async with batches, jobs, results:
             async for batch in batches:
+                # Items of this batch from `_batch_pos` on have no result yet (see _unclassified).
+                self._batch, self._batch_pos = batch, 0
                 entries = [item for item in batch if isinstance(item, FileEntry)]
                 rels = [e.rel for e in entries]
                 rows = await self.store.lookup(self.target_key, rels)
+                if self.target_key != self.settings.target.key:
+                    # Uploads sent with --no-attach belong to the target, not to a folder yet.
+                    missing = [rel for rel in rels if rel not in rows]
+                    unattached = await self.store.lookup(self.settings.target.key, missing)
+                    rows.update(
+                        (rel, row)
+                        for rel, row in unattached.items()
+                        if row.status == Status.SENT.value
+                    )
                 if not self.settings.dry_run:
                     await self.store.mark_seen(self.target_key, rels, self.run_id)
-                for item in batch:
+                for pos, item in enumerate(batch):
+                    self._batch_pos = pos
                     if isinstance(item, SkippedEntry):
                         await results.send(skipped_result(item))
                         continue
@@ -266,14 +291,14 @@ class UploadRun:
                     reason = await self._unchanged_reason(job)
                     if reason is not None:
                         if self.settings.dry_run:
-                            self.progress.message(f"would skip: {item.display_rel} ({reason})")
+                            print(f"would skip: {item.display_rel} ({reason})", flush=True)
                         await results.send(
                             self._result(job, Status.SKIPPED, error=reason, record_state=False)
                         )
                     elif self.stopping:
                         await results.send(self._interrupted(job))
                     elif self.settings.dry_run:
-                        self.progress.message(f"would upload: {item.display_rel}")
+                        print(f"would upload: {item.display_rel}", flush=True)
                         await results.send(
                             self._result(
                                 job,
@@ -283,8 +308,25 @@ class UploadRun:
                             )
                         )
                     else:
-                        self.open_jobs[item.rel] = job
                         await jobs.send(job)
+                        self.open_jobs[item.rel] = job
+                self._batch = []
+
+    def _unclassified(self) -> list[WalkItem]:
+        """Walked items that never got a result: the rest of the batch being classified when
+        the run was aborted, and the batches still queued behind it."""
+        left = list(self._batch[self._batch_pos :])
+        while self._walk_tail is not None:
+            try:
+                left.extend(self._walk_tail.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        return left
+
+    def _interrupted_item(self, item: WalkItem) -> FileResult:
+        if isinstance(item, SkippedEntry):
+            return skipped_result(item)
+        return self._interrupted(Job(entry=item, row=None))
 
     async def _unchanged_reason(self, job: Job) -> str | None:
         """Why this file needs no upload, or None. An unattached ('sent') row counts as done
@@ -346,6 +388,7 @@ class UploadRun:
                 and row.status == "sent"
                 and row.upload_uuid
                 and same_file(row, entry)
+                and await self._same_content(job, row)
             ):
                 # Stored before a crash but never attached: attach those bytes, send nothing.
                 try:
@@ -380,6 +423,14 @@ class UploadRun:
                 note="already in Procore, unchanged since it was sent",
             )
         return None
+
+    async def _same_content(self, job: Job, row: StateRow) -> bool:
+        """With --checksum, size and mtime are not proof: compare the MD5 too."""
+        if not self.settings.checksum:
+            return True
+        if job.md5 is None:
+            job.md5 = await anyio.to_thread.run_sync(file_md5, job.entry.path)
+        return job.md5 == row.md5
 
     async def _new_instruction(self, job: Job) -> UploadInstruction:
         entry = job.entry
@@ -616,6 +667,13 @@ def skipped_result(item: SkippedEntry) -> FileResult:
         started_at=stamp,
         finished_at=stamp,
     )
+
+
+def state_key(settings: Settings) -> str:
+    """The state remembers files per destination: the target, and the folder when attaching."""
+    if settings.attach and settings.folder:
+        return f"{settings.target.key}/{settings.folder}"
+    return settings.target.key
 
 
 def same_file(row: StateRow, entry: FileEntry) -> bool:

@@ -370,3 +370,20 @@ def test_run_after_no_attach_attaches_the_stored_uploads(runner: Runner, tmp_pat
         f"{FOLDER}/{rel}": md5 for rel, md5 in expected.items()
     }
     assert storage_uploads(runner) == sent  # the stored bytes are attached, not sent again
+
+
+def test_a_new_folder_with_the_same_state_gets_its_own_copy(runner: Runner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    expected = write_tree(src, SMALL)
+    assert runner(str(src), "--folder", "First").code == 0
+    again = runner(str(src), "--folder", "First")
+    assert again.code == 0 and f"0 uploaded, {len(expected)} skipped" in again.stdout
+
+    second = runner(str(src), "--folder", "Second")
+    assert second.code == 0, second.stdout + second.stderr
+    assert f"{len(expected)} uploaded" in second.stdout
+    _, nodes = flatten(documents(runner))
+    for folder in ("First", "Second"):
+        assert {
+            p[len(folder) + 1 :]: n["md5"] for p, n in nodes.items() if p.startswith(folder)
+        } == {remote(rel): md5 for rel, md5 in expected.items()}

@@ -303,12 +303,6 @@ def test_second_signal_aborts_and_the_next_run_still_makes_one_entry_per_file(
     assert_state_uploaded(runner.state, expected)
 
 
-@pytest.mark.xfail(
-    reason="files walked but not yet classified when the second signal aborts get no manifest "
-    "line, yet the walk already counted them as found (the summary says more files found than the "
-    "manifest has lines)",
-    strict=True,
-)
 def test_after_an_abort_every_file_found_has_a_manifest_line(
     make_runner: Any, tmp_path: Path
 ) -> None:
