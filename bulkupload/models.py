@@ -24,7 +24,8 @@ class Target:
     id: int
 
     def uploads_path(self, api_version: str = "1.1") -> str:
-        return f"/rest/v{api_version}/{self.kind}s/{self.id}/uploads"
+        collection = "projects" if self.kind == "project" else "companies"
+        return f"/rest/v{api_version}/{collection}/{self.id}/uploads"
 
     @property
     def key(self) -> str:

@@ -387,3 +387,18 @@ def test_a_new_folder_with_the_same_state_gets_its_own_copy(runner: Runner, tmp_
         assert {
             p[len(folder) + 1 :]: n["md5"] for p, n in nodes.items() if p.startswith(folder)
         } == {remote(rel): md5 for rel, md5 in expected.items()}
+
+
+def test_company_level_documents(runner: Runner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    expected = write_tree(src, SMALL)
+    result = runner(str(src), "--company", "1", "--folder", "Company Library", project=None)
+    assert result.code == 0, result.stdout + result.stderr
+    tree = runner.emulator.admin_get("/_emulator/documents?company_id=1")
+    _, nodes = flatten(tree)
+    assert {path: n["md5"] for path, n in nodes.items()} == {
+        f"Company Library/{remote(rel)}": md5 for rel, md5 in expected.items()
+    }
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes.get("POST /rest/v1.1/companies/{id}/uploads") == len(expected)
+    assert not any("projects" in route for route in routes)
