@@ -219,3 +219,12 @@ def test_against_a_real_s3_seaweedfs(seaweed_emulator: RunningEmulator, tmp_path
         for rel, md5 in expected.items():
             assert records[rel]["status"] == "uploaded"
             assert stored[records[rel]["upload_uuid"]] == md5, rel
+
+
+def test_api_version_1_0(runner: Runner, tmp_path: Path) -> None:
+    expected = make_tree(tmp_path / "src", 12)
+    result = runner(str(tmp_path / "src"), "--api-version", "1.0", "--no-attach")
+    assert result.code == 0, result.stderr
+    assert_all_stored(runner, expected)
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes == {"POST /rest/v1.0/projects/{id}/uploads": len(expected)}
