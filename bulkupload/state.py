@@ -451,6 +451,11 @@ class AsyncStateStore:
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
 
+    async def call(self, func: Callable[..., T], *args: Any) -> T:
+        """Run `func(*args)` in the store's thread, in turn with its other calls: lets a caller
+        pair its own file I/O with a store write in one thread hop."""
+        return await self._run(func, *args)
+
     async def begin_run(self, target_key: str) -> int:
         """See `StateStore.begin_run`."""
         return await self._run(self.store.begin_run, target_key)
