@@ -8,7 +8,6 @@ SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -38,7 +37,7 @@ from .errors import (
 )
 from .models import Target
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_USAGE = 2  # 0 and 1 come from the run itself (runner.exit_code)
 log = logging.getLogger("bulkupload")
 
 DESCRIPTION = """\
@@ -319,7 +318,3 @@ def main() -> None:
     except KeyboardInterrupt:
         code = 128 + signal.SIGINT
     sys.exit(code)
-
-
-def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
