@@ -33,7 +33,6 @@ from .errors import (
     AuthError,
     BulkUploadError,
     FileChanged,
-    FileProblem,
     NotFound,
     PolicyExpired,
     StateError,
@@ -68,6 +67,10 @@ MAX_RENEWALS = 3
 
 class TargetUnusable(BulkUploadError):
     """The project/company does not exist or this identity cannot use it: the run stops."""
+
+
+# Errors that no other file could get past: they stop the whole run (exit 2).
+FATAL = (AuthError, StateError, TargetUnusable)
 
 
 @dataclass(slots=True)
@@ -134,6 +137,7 @@ class UploadRun:
         # Jobs past the walk without a result yet, by rel: a hard stop records them all.
         self.open_jobs: dict[str, Job] = {}
         self._work_scope: anyio.CancelScope | None = None
+        self._fatal: BulkUploadError | None = None
         self._batch: list[WalkItem] = []
         self._batch_pos = 0
         self._walk_tail: MemoryObjectReceiveStream[list[WalkItem]] | None = None
@@ -160,17 +164,20 @@ class UploadRun:
                             await results_send.send(self._interrupted_item(item))
                         if self._walk_tail is not None:
                             self._walk_tail.close()
+                        why = f"run stopped: {self._fatal}" if self._fatal else "run interrupted"
                         for job in list(self.open_jobs.values()) if aborted else []:
                             error = (
-                                "aborted mid-upload: run interrupted twice"
+                                f"aborted mid-upload: {why}"
                                 if job.attempts
-                                else "not sent: run interrupted (the next run sends it)"
+                                else f"not sent: {why} (the next run sends it)"
                             )
                             status = Status.FAILED if job.attempts else Status.SKIPPED
                             await results_send.send(
                                 self._result(job, status, error=error, record_state=False)
                             )
                 outer.cancel_scope.cancel()  # the recorder is done; end the signal watcher
+        if self._fatal is not None:
+            raise self._fatal  # every file found has its line; now the run fails as a whole
         # "Not seen" only means "gone" after a full walk that marked what it saw: a dry run marks
         # nothing, and a stopped walk never reached the rest of SOURCE.
         gone = (
@@ -313,6 +320,15 @@ class UploadRun:
                         self.open_jobs[item.rel] = job
                 self._batch = []
 
+    def _stop_run(self, exc: BulkUploadError) -> None:
+        """An error no file can get past (credentials, target, state): stop every stage now;
+        `run` records what was left and then raises it."""
+        if self._fatal is None:
+            self._fatal = exc
+        self.stopping = True
+        if self._work_scope is not None:
+            self._work_scope.cancel()
+
     def _unclassified(self) -> list[WalkItem]:
         """Walked items that never got a result: the rest of the batch being classified when
         the run was aborted, and the batches still queued behind it."""
@@ -363,7 +379,10 @@ class UploadRun:
                         await results.send(done)
                         continue
                     job.instruction = await self._new_instruction(job)
-                except (FileProblem, ApiError) as exc:
+                except FATAL as exc:
+                    self._stop_run(exc)
+                    return
+                except BulkUploadError as exc:  # this file only: recorded, the run goes on
                     await results.send(self._failed(job, exc))
                     continue
                 await ready.send(job)
@@ -459,14 +478,19 @@ class UploadRun:
                 if self.stopping:
                     await results.send(self._interrupted(job))
                     continue
-                await results.send(await self._send_and_attach(job))
+                try:
+                    result = await self._send_and_attach(job)
+                except FATAL as exc:
+                    self._stop_run(exc)
+                    return
+                await results.send(result)
 
     async def _send_and_attach(self, job: Job) -> FileResult:
         try:
             md5 = await self._send(job)
+        except FATAL:
+            raise
         except BulkUploadError as exc:
-            if isinstance(exc, (AuthError, StateError, TargetUnusable)):
-                raise
             return self._failed(job, exc)
         assert job.instruction is not None
         uuid = job.instruction.uuid

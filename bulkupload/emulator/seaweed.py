@@ -94,6 +94,10 @@ async def start_seaweedfs(config: EmulatorConfig) -> SeaweedFS:
         f"-s3.config={workdir / 's3.json'}",
         "-master.volumeSizeLimitMB=1024",
         "-volume.max=0",
+        # Side servers on fixed default ports would clash with a second SeaweedFS (parallel
+        # test runs): switch them off.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
     ]
     for name in ports:
         args += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]

@@ -187,6 +187,13 @@ def test_clear_errors_for_setup_problems(runner: Runner, tmp_path: Path) -> None
     assert missing.code == 2 and "PROCORE_CLIENT_ID" in missing.stderr
     unknown = runner(str(src), "--project", "999")
     assert unknown.code == 2 and "999" in unknown.stderr
+    # The run stopped as a whole, yet every file found still has its line saying why.
+    stopped = read_manifest(runner.manifest)
+    assert len(stopped) == 4
+    assert all(r["status"] != "uploaded" and "999" in r["error"] for r in stopped), stopped
+    unknown_attach = runner(str(src), "--project", "999", "--no-attach")
+    assert unknown_attach.code == 2 and "999" in unknown_attach.stderr
+    assert len(read_manifest(runner.manifest)) == 4
     unreachable = runner(
         str(src), "--base-url", "http://127.0.0.1:9", "--login-url", "http://127.0.0.1:9"
     )
