@@ -20,7 +20,7 @@ lint: install
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -q -ra --cov --cov-report=term:skip-covered --cov-fail-under=80
+	$(BIN)/python -m pytest -q -ra --cov --cov-report=term:skip-covered --cov-fail-under=88
 
 demo: install
 	$(BIN)/python -m bulkupload.demo
