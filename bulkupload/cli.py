@@ -299,6 +299,9 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         settings = settings_from(args, env)
         setup_logging(settings.log_file, args.debug)
         from .runner import run_upload_sync
+        from .sources import source_prefixes
+
+        source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
 
         return run_upload_sync(settings)
     except BulkUploadError as exc:

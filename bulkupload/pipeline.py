@@ -52,9 +52,9 @@ from .procore.documents import FolderMirror, RemoteFile, attach, remote_name
 from .procore.uploads import create_upload
 from .progress import Progress, Tally
 from .retry import RetryPolicy, retrying
+from .sources import walk_sources
 from .state import AsyncStateStore, StateRow
 from .transfer import send_to_storage
-from .walk import walk
 
 log = logging.getLogger("bulkupload")
 
@@ -246,12 +246,7 @@ class UploadRun:
                 self.tally.found += len(batch)
                 self.tally.found_bytes += sum(i.size for i in batch if isinstance(i, FileEntry))
 
-            for item in walk(
-                settings.sources,
-                include=settings.include,
-                exclude=settings.exclude,
-                follow_symlinks=settings.follow_symlinks,
-            ):
+            for item in walk_sources(settings):
                 if self.stopping:
                     break
                 batch.append(item)

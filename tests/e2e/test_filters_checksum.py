@@ -60,3 +60,40 @@ def test_touch_without_change_resends_unless_checksum(runner: Runner, tmp_path: 
     assert runner(str(src), "--no-attach").code == 0
     assert records(runner)["same.txt"]["status"] == "uploaded"
     assert runner.emulator.counters()["storage_success"] == 1
+
+
+def test_several_sources_keep_their_names_and_own_files_stay_home(
+    runner: Runner, tmp_path: Path
+) -> None:
+    drawings, specs = tmp_path / "drawings", tmp_path / "specs"
+    write(drawings / "A-101.pdf", b"plan")
+    write(specs / "div01" / "010000.docx", b"spec")
+    write(tmp_path / "loose.txt", b"a file SOURCE goes at the top")
+    result = runner(str(drawings), str(specs), str(tmp_path / "loose.txt"), "--no-attach")
+    assert result.code == 0, result.stderr
+    assert {rel for rel, r in records(runner).items() if r["status"] == "uploaded"} == {
+        "drawings/A-101.pdf",
+        "specs/div01/010000.docx",
+        "loose.txt",
+    }
+
+    clash = runner(str(drawings), str(tmp_path / "other" / "drawings"), "--no-attach")
+    assert clash.code == 2 and "drawings" in clash.stderr
+
+
+def test_the_manifest_and_state_inside_source_are_not_uploaded(
+    runner: Runner, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write(src / "real.txt", b"data")
+    # `bulkupload .` with the defaults: manifest and state live inside SOURCE.
+    args = ["--manifest", str(src / "bulkupload-manifest.jsonl")]
+    args += ["--state", str(src / ".bulkupload" / "state.sqlite"), "--no-attach"]
+    assert runner(str(src), *args).code == 0
+    second = runner(str(src), *args)
+    assert second.code == 0, second.stdout
+    found = {manifest_rel(r): r for r in read_manifest(src / "bulkupload-manifest.jsonl")}
+    assert found["real.txt"]["status"] == "skipped"  # unchanged
+    own = [rel for rel in found if rel != "real.txt"]
+    assert own and all("own manifest" in str(found[rel]["error"]) for rel in own)
+    assert len(runner.emulator.uploads()) == 1
