@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from bulkupload import segmented
 from bulkupload.emulator.server import RunningEmulator
 from bulkupload.errors import FileChanged, FileVanished
 from bulkupload.models import FileEntry, Target
@@ -210,3 +212,39 @@ async def test_file_changed_or_gone_before_upload(
     with pytest.raises(FileVanished):
         await send(segment_emulator, entry, Progress())
     assert segment_emulator.uploads() == []
+
+
+async def test_parallel_bounds_segments_in_flight(
+    make_emulator: Callable[..., RunningEmulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator = make_emulator(min_segment_size=MIB, storage_latency=0.05)
+    path = tmp_path / "wide.bin"
+    entry = write_file(path, 6 * MIB, seed=7)
+    real_put = segmented._put
+    in_flight, peak = 0, 0
+
+    async def spy(*args: Any, **kwargs: Any) -> str:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await real_put(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(segmented, "_put", spy)
+    async with clients(emulator) as c:
+        receipt = await send_segmented(
+            c.api,
+            c.storage,
+            TARGET,
+            entry,
+            segment_size=MIB,
+            content_type="application/octet-stream",
+            policy=FAST,
+            parallel=3,
+        )
+    assert_stored(emulator, receipt, path)
+    assert peak == 3  # six segments, never more than `parallel` at once (memory: 3 × 1 MiB)
