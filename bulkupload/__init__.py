@@ -22,6 +22,7 @@ from .errors import (
     StateError,
     StorageError,
     StorageUnavailable,
+    TargetUnusable,
 )
 from .models import FileEntry, FileResult, SkippedEntry, Status, Target
 
@@ -51,5 +52,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "Target",
+    "TargetUnusable",
     "__version__",
 ]

@@ -98,3 +98,7 @@ class FileUnreadable(FileProblem):
 
 class FileChanged(FileProblem):
     """The file's size or mtime changed while it was being uploaded."""
+
+
+class TargetUnusable(BulkUploadError):
+    """The project/company does not exist or this identity cannot use it: the run stops."""

@@ -11,15 +11,11 @@ instruction is checked for age again just before its bytes go out.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
-import mimetypes
-import os
 import posixpath
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -36,6 +32,7 @@ from .errors import (
     NotFound,
     PolicyExpired,
     StateError,
+    TargetUnusable,
 )
 from .manifest import ManifestWriter
 from .models import (
@@ -47,10 +44,23 @@ from .models import (
     WalkItem,
     printable,
 )
+from .outcome import (
+    Job,
+    RunOutcome,
+    content_type_for,
+    error_text,
+    file_md5,
+    now_iso,
+    restat,
+    same_file,
+    skipped_result,
+    state_key,
+    summary_dict,
+)
 from .procore.client import ApiClient
-from .procore.documents import FolderMirror, RemoteFile, attach, remote_name
+from .procore.documents import FolderMirror, attach, remote_name
 from .procore.uploads import create_upload
-from .progress import Progress, Tally
+from .progress import Progress
 from .retry import RetryPolicy, retrying
 from .sources import walk_sources
 from .state import AsyncStateStore, StateRow
@@ -65,49 +75,8 @@ RECORD_LINGER = 0.05  # seconds a result may wait to share its batch's write
 MAX_RENEWALS = 3
 
 
-class TargetUnusable(BulkUploadError):
-    """The project/company does not exist or this identity cannot use it: the run stops."""
-
-
 # Errors that no other file could get past: they stop the whole run (exit 2).
 FATAL = (AuthError, StateError, TargetUnusable)
-
-
-@dataclass(slots=True)
-class Job:
-    """One file on its way through the pipeline (mutable: stages fill it in)."""
-
-    entry: FileEntry
-    row: StateRow | None
-    started_at: str = ""
-    attempts: int = 0
-    instruction: UploadInstruction | None = None
-    folder_id: int | None = None
-    existing: RemoteFile | None = None
-    md5: str | None = None
-    sent_bytes: int = 0
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """What the CLI needs to print the summary and pick the exit code."""
-
-    tally: Tally
-    duration: float
-    interrupted: int | None = None  # the signal number that stopped the run
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-    api_calls: int = 0
-    rate_limited: int = 0
-    run_id: int | None = None
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def content_type_for(name: str) -> str:
-    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
 
 class UploadRun:
@@ -680,68 +649,3 @@ async def receive_or_none(stream: MemoryObjectReceiveStream[FileResult]) -> File
         return await stream.receive()
     except anyio.EndOfStream:
         return None
-
-
-def skipped_result(item: SkippedEntry) -> FileResult:
-    stamp = now_iso()
-    return FileResult(
-        rel=item.rel,
-        size=None,
-        mtime=None,
-        status=Status.FAILED if item.failed else Status.SKIPPED,
-        error=item.reason,
-        started_at=stamp,
-        finished_at=stamp,
-    )
-
-
-def state_key(settings: Settings) -> str:
-    """The state remembers files per destination: the target, and the folder when attaching."""
-    if settings.attach and settings.folder:
-        return f"{settings.target.key}/{settings.folder}"
-    return settings.target.key
-
-
-def same_file(row: StateRow, entry: FileEntry) -> bool:
-    return row.size == entry.size and row.mtime_ns == entry.mtime_ns
-
-
-def restat(entry: FileEntry) -> FileEntry:
-    try:
-        st = os.stat(entry.path)
-    except OSError as exc:
-        raise FileChanged(f"changed during upload and now unreadable: {exc.strerror}") from exc
-    return FileEntry(path=entry.path, rel=entry.rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
-
-
-def file_md5(path: str) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def error_text(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())  # one line, whatever the server sent
-
-
-def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
-    tally = outcome.tally
-    return {
-        "files_found": tally.found,
-        "uploaded": tally.uploaded,
-        "skipped": tally.skipped,
-        "failed": tally.failed,
-        "bytes_uploaded": tally.bytes_uploaded,
-        "duration_s": round(outcome.duration, 3),
-        "throughput_bytes_per_s": round(tally.bytes_uploaded / max(outcome.duration, 1e-6)),
-        "files_per_s": round(tally.done / max(outcome.duration, 1e-6), 2),
-        "api_calls": outcome.api_calls,
-        "rate_limited_429": outcome.rate_limited,
-        "retries": tally.retries,
-        "interrupted": outcome.interrupted is not None,
-        "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
-        "gone_from_source": [printable(rel) for rel in outcome.gone],
-    }

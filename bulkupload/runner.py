@@ -14,7 +14,8 @@ import anyio
 from .config import Settings
 from .errors import BulkUploadError
 from .models import printable
-from .pipeline import RunOutcome, UploadRun, summary_dict
+from .outcome import RunOutcome, summary_dict
+from .pipeline import UploadRun
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient, make_api_session, make_storage_session
 from .procore.documents import FolderMirror
