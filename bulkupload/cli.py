@@ -26,6 +26,7 @@ from .config import (
     Settings,
     env_int,
     load_toml,
+    parse_size,
 )
 from .errors import (
     ApiError,
@@ -167,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow plain http to a non-loopback host (test servers only; TLS is never skipped)",
     )
     add(
+        "--segment-threshold",
+        type=parse_size,
+        metavar="SIZE",
+        help="files above this size go as segmented uploads (default 4GiB; one POST is capped "
+        "at 5 GB)",
+    )
+    add(
+        "--segment-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="segment size of a segmented upload, 5MiB to 5GiB (default 1GiB)",
+    )
+    add(
+        "--instruction-max-age",
+        type=float,
+        metavar="SECONDS",
+        help="re-create upload instructions older than this before sending (default 3000; "
+        "Procore's expire after 3600)",
+    )
+    add(
         "--progress",
         choices=["auto", "tty", "plain", "none"],
         help="live display on a terminal (auto), periodic lines (plain) or nothing",
@@ -214,6 +235,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         "on_conflict",
         "progress",
         "instruction_max_age",
+        "segment_threshold",
+        "segment_size",
     ):
         if (value := pick(name)) is not None:
             options[name] = value

@@ -89,6 +89,9 @@ class Settings:
     # An instruction older than this is thrown away unused; Procore's policies last one hour.
     instruction_max_age: float = 50 * 60
     chunk_size: int = 1 << 20
+    # Files above the threshold go as segmented uploads (one S3 POST is capped at 5 GB).
+    segment_threshold: int = 4 << 30
+    segment_size: int = 1 << 30
     progress: Literal["auto", "tty", "plain", "none"] = "auto"
     retry_backoff: bool = True
 
@@ -103,6 +106,10 @@ class Settings:
             raise ConfigError("--on-conflict must be version, skip or rename")
         for url in (self.base_url, self.login_url):
             check_url(url, allow_http=self.allow_http)
+        if not 5 << 20 <= self.segment_size <= 5 << 30:
+            raise ConfigError("--segment-size must be between 5 MiB and 5 GiB (Procore's limits)")
+        if not 0 < self.segment_threshold <= 5 << 30:
+            raise ConfigError("--segment-threshold must be above 0 and at most 5 GiB")
 
 
 def check_url(url: str, *, allow_http: bool) -> None:
@@ -153,3 +160,17 @@ def env_int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """`64MiB`, `1G`, `5000000` → bytes (binary units; KB/KiB/K all mean 1024)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ConfigError(f"not a size: {text!r} (try 64MiB or 2GiB)")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[unit.upper()])

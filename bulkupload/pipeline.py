@@ -15,6 +15,7 @@ import logging
 import posixpath
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from .errors import (
     ApiError,
     AuthError,
     BulkUploadError,
+    ConfigError,
     FileChanged,
     NotFound,
     PolicyExpired,
@@ -62,6 +64,7 @@ from .procore.documents import FolderMirror, attach, remote_name
 from .procore.uploads import create_upload
 from .progress import Progress
 from .retry import RetryPolicy, retrying
+from .segmented import send_segmented
 from .sources import walk_sources
 from .state import AsyncStateStore, StateRow
 from .transfer import send_to_storage
@@ -342,7 +345,8 @@ class UploadRun:
                     if done is not None:
                         await results.send(done)
                         continue
-                    job.instruction = await self._new_instruction(job)
+                    if not self._segmented(job):  # a segmented upload creates its own
+                        job.instruction = await self._new_instruction(job)
                 except FATAL as exc:
                     self._stop_run(exc)
                     return
@@ -451,13 +455,12 @@ class UploadRun:
 
     async def _send_and_attach(self, job: Job) -> FileResult:
         try:
-            md5 = await self._send(job)
+            send = self._send_segmented if self._segmented(job) else self._send
+            uuid, md5 = await send(job)
         except FATAL:
             raise
         except BulkUploadError as exc:
             return self._failed(job, exc)
-        assert job.instruction is not None
-        uuid = job.instruction.uuid
         if self.mirror is None:
             # Not attached yet: a later run with attaching on attaches these bytes (resume rule).
             result = self._result(job, Status.UPLOADED, md5=md5, upload_uuid=uuid)
@@ -503,7 +506,55 @@ class UploadRun:
             note=done.action,
         )
 
-    async def _send(self, job: Job) -> str:
+    def _segmented(self, job: Job) -> bool:
+        return job.entry.size > self.settings.segment_threshold
+
+    async def _send_segmented(self, job: Job) -> tuple[str, str]:
+        """A big file in segments (each retried on its own); once more if it changed."""
+        if self.settings.api_version != "1.1":
+            raise ConfigError(
+                f"files over {self.settings.segment_threshold} bytes need segmented uploads, "
+                "which need --api-version 1.1"
+            )
+        changed_once = False
+        while True:
+            job.attempts += 1
+            try:
+                receipt = await send_segmented(
+                    self.api,
+                    self.storage,
+                    self.settings.target,
+                    job.entry,
+                    segment_size=self.settings.segment_size,
+                    content_type=content_type_for(job.entry.name),
+                    policy=self.policy,
+                    on_progress=self._counter(job),
+                )
+            except FileChanged:
+                if changed_once:
+                    raise FileChanged("changed during upload (twice): not sent") from None
+                changed_once = True
+                job.entry = restat(job.entry)
+            else:
+                return receipt.uuid, receipt.md5
+            finally:
+                self._settle(job)
+
+    def _counter(self, job: Job) -> Callable[[int], None]:
+        """Progress callback: bytes on the wire move forward, and back when a body rewinds."""
+
+        def count(delta: int) -> None:
+            job.sent_bytes += delta
+            self.tally.bytes_in_flight += delta
+
+        return count
+
+    def _settle(self, job: Job) -> None:
+        """The transfer is over (done or failed): its bytes leave the in-flight count."""
+        self.tally.bytes_in_flight -= job.sent_bytes
+        job.sent_bytes = 0
+
+    async def _send(self, job: Job) -> tuple[str, str]:
         """Send the bytes, renewing instructions on "Policy expired" and once on a changed file."""
         renewals = 0
         changed_once = False
@@ -512,7 +563,7 @@ class UploadRun:
             if time.monotonic() - job.instruction.created > self.settings.instruction_max_age:
                 job.instruction = await self._new_instruction(job)
             try:
-                return await self._send_with_retries(job)
+                md5 = await self._send_with_retries(job)
             except PolicyExpired:
                 renewals += 1
                 if renewals > MAX_RENEWALS:
@@ -523,15 +574,14 @@ class UploadRun:
                     raise FileChanged("changed during upload (twice): not sent") from None
                 changed_once = True
                 job.entry = restat(job.entry)
+            else:
+                return job.instruction.uuid, md5
             job.instruction = await self._new_instruction(job)
 
     async def _send_with_retries(self, job: Job) -> str:
         assert job.instruction is not None
         instruction = job.instruction
-
-        def count(delta: int) -> None:
-            job.sent_bytes += delta
-            self.tally.bytes_in_flight += delta
+        count = self._counter(job)
 
         def on_retry(_: Any) -> None:
             self.tally.retries += 1
@@ -549,8 +599,7 @@ class UploadRun:
                     )
                     return receipt.md5
         finally:
-            self.tally.bytes_in_flight -= job.sent_bytes
-            job.sent_bytes = 0
+            self._settle(job)
         raise AssertionError("unreachable: retrying re-raises")
 
     # ── stage 5: record ──────────────────────────────────────────────────────────────

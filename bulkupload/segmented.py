@@ -32,6 +32,7 @@ from bulkupload.errors import (
 )
 from bulkupload.models import FileEntry, Target
 from bulkupload.procore.client import ApiClient
+from bulkupload.procore.documents import remote_name
 from bulkupload.procore.segments import (
     SegmentPlan,
     SegmentTarget,
@@ -327,7 +328,11 @@ async def send_segmented(
         plans, md5 = await anyio.to_thread.run_sync(_plan_entry, entry, segment_size)
         for fresh in (True, False):
             uuid, segments = await create_segmented_upload(
-                api, target, filename=entry.name, content_type=content_type, segments=plans
+                api,
+                target,
+                filename=remote_name(entry.name),
+                content_type=content_type,
+                segments=plans,
             )
             try:
                 etags = await _put_all(

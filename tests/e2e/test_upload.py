@@ -149,33 +149,17 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
 
 
 def test_help_documents_every_option(runner: Runner) -> None:
+    from bulkupload.cli import build_parser
+
     result = runner.subprocess("--help", project=None)
     assert result.code == 0
-    for option in (
-        "--project",
-        "--company",
-        "--concurrency",
-        "--manifest",
-        "--include",
-        "--exclude",
-        "--retries",
-        "--base-url",
-        "--login-url",
-        "--api-version",
-        "--folder",
-        "--on-conflict",
-        "--no-attach",
-        "--state",
-        "--dry-run",
-        "--report",
-        "--log-file",
-        "--config",
-        "--checksum",
-        "--follow-symlinks",
-        "PROCORE_CLIENT_ID",
-        "exit codes",
-    ):
-        assert option in result.stdout, option
+    for action in build_parser()._actions:
+        for option in action.option_strings:
+            assert option in result.stdout, option
+        if action.option_strings:
+            assert action.help, f"{action.option_strings} has no help text"
+    for text in ("PROCORE_CLIENT_ID", "PROCORE_ACCESS_TOKEN", "PROCORE_COMPANY_ID", "exit codes"):
+        assert text in result.stdout, text
 
 
 def test_clear_errors_for_setup_problems(runner: Runner, tmp_path: Path) -> None:
@@ -235,3 +219,21 @@ def test_api_version_1_0(runner: Runner, tmp_path: Path) -> None:
     assert_all_stored(runner, expected)
     routes = runner.emulator.counters()["api_calls_by_route"]
     assert routes == {"POST /rest/v1.0/projects/{id}/uploads": len(expected)}
+
+
+def test_big_files_go_in_segments(runner: Runner, tmp_path: Path) -> None:
+    """Above --segment-threshold: Create Upload with segments, PUT each, PATCH complete, attach."""
+    src = tmp_path / "src"
+    expected = make_tree(src, 6, big=12 * 1024 * 1024 + 123)  # 3 segments of 5 MiB, last smaller
+    result = runner(str(src), "--segment-threshold", "8MiB", "--segment-size", "5MiB")
+    assert result.code == 0, result.stdout + result.stderr
+    records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
+    stored = stored_md5_by_uuid(runner.emulator)
+    for rel, md5 in expected.items():
+        assert records[rel]["status"] == "uploaded"
+        assert records[rel]["md5"] == md5
+        assert stored[records[rel]["upload_uuid"]] == md5, rel
+        assert records[rel]["file_id"] is not None
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes.get("PATCH /rest/v1.1/projects/{id}/uploads/{id}") == 1
+    assert runner.emulator.counters()["storage_authorization_headers"] == 0
