@@ -14,6 +14,7 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 DISCIPLINES = {
     "Architectural": ["A-101 Floor Plan", "A-201 Elevations", "A-301 Sections", "A-501 Details"],
@@ -78,6 +79,15 @@ def start_emulator(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str
     return proc, info
 
 
+def count_tree(node: dict[str, Any]) -> tuple[int, int]:
+    """(folders, files) below a node of the emulator's Documents tree."""
+    folders, files = len(node["folders"]), len(node["files"])
+    for child in node["folders"]:
+        more_folders, more_files = count_tree(child)
+        folders, files = folders + more_folders, files + more_files
+    return folders, files
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bulkupload-demo-"))
     tree = work / "drawings"
@@ -131,6 +141,10 @@ def main() -> None:
             f"{counters['storage_requests']} storage POSTs, "
             f"{counters['storage_authorization_headers']} of them with an Authorization header"
         )
+        with urllib.request.urlopen(f"{base}/_emulator/documents?project_id=42") as answer:
+            tree = json.load(answer)
+        folders, documents = count_tree(tree)
+        print(f"demo: project 42's Documents tool now holds {documents} files in {folders} folders")
         print("demo: second run (nothing changed, so nothing is sent):", flush=True)
         code2 = subprocess.call(cmd, env=env)
         print(f"demo: manifest {work / 'manifest.jsonl'}; exit codes {code}, {code2}")
