@@ -512,7 +512,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data sets, under 2 minutes")
     parser.add_argument("--workdir", type=Path, default=None, help="where data sets go (temp)")
     parser.add_argument("--only", nargs="*", choices=list(STEPS), help="run only these scenarios")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown results file")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="Markdown results file (default results/latest.md, or results/quick.md with --quick)",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and the data sets are cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -529,6 +534,8 @@ def main() -> None:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     text = render(scenarios, args.quick, time.monotonic() - started)
+    if args.output is None:  # a quick run never overwrites the full results
+        args.output = RESULTS.with_name("quick.md") if args.quick else RESULTS
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)
