@@ -17,7 +17,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import aiohttp
 import anyio
@@ -63,7 +62,7 @@ from .procore.client import ApiClient
 from .procore.documents import FolderMirror, attach, remote_name
 from .procore.uploads import create_upload
 from .progress import Progress
-from .retry import RetryPolicy, retrying
+from .retry import RetryPolicy, call_with_retries
 from .segmented import send_segmented
 from .sources import walk_sources
 from .state import AsyncStateStore, StateRow
@@ -583,24 +582,24 @@ class UploadRun:
         instruction = job.instruction
         count = self._counter(job)
 
-        def on_retry(_: Any) -> None:
+        async def attempt() -> str:
+            job.attempts += 1
+            receipt = await send_to_storage(
+                self.storage,
+                instruction,
+                job.entry,
+                chunk_size=self.settings.chunk_size,
+                on_progress=count,
+            )
+            return receipt.md5
+
+        def on_retry() -> None:
             self.tally.retries += 1
 
         try:
-            async for attempt in retrying(self.policy, on_retry=on_retry):
-                with attempt:
-                    job.attempts += 1
-                    receipt = await send_to_storage(
-                        self.storage,
-                        instruction,
-                        job.entry,
-                        chunk_size=self.settings.chunk_size,
-                        on_progress=count,
-                    )
-                    return receipt.md5
+            return await call_with_retries(self.policy, attempt, on_retry=on_retry)
         finally:
             self._settle(job)
-        raise AssertionError("unreachable: retrying re-raises")
 
     # ── stage 5: record ──────────────────────────────────────────────────────────────
     async def _record(

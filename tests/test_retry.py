@@ -102,3 +102,70 @@ def test_wait_is_always_bounded(attempt: int, retry_after: float | None) -> None
     policy = RetryPolicy()
     wait = compute_wait(policy, attempt, RateLimited(429, "x", retry_after=retry_after))
     assert 0 <= wait <= max(policy.maximum, SERVER_WAIT_CAP)
+
+
+# ── call_with_retries: the same decisions, the first try without tenacity ────────────────────
+async def test_call_with_retries_first_try_success_costs_no_retrier(monkeypatch) -> None:
+    import bulkupload.retry as retry_module
+
+    built: list[object] = []
+    monkeypatch.setattr(retry_module, "retrying", lambda *a, **k: built.append(a) or None)
+
+    async def ok() -> str:
+        return "done"
+
+    assert await retry_module.call_with_retries(retry_module.INSTANT, ok) == "done"
+    assert built == []
+
+
+async def test_call_with_retries_counts_every_attempt_and_reraises_the_last() -> None:
+    from bulkupload.errors import ApiUnavailable
+    from bulkupload.retry import INSTANT, call_with_retries
+
+    calls: list[int] = []
+    retries: list[None] = []
+
+    async def always_503() -> None:
+        calls.append(1)
+        raise ApiUnavailable(503, f"busy {len(calls)}")
+
+    with pytest.raises(ApiUnavailable, match=f"busy {INSTANT.attempts}"):
+        await call_with_retries(INSTANT, always_503, on_retry=lambda: retries.append(None))
+    assert len(calls) == INSTANT.attempts
+    assert len(retries) == INSTANT.attempts - 1
+
+
+async def test_call_with_retries_recovers_and_leaves_other_errors_alone() -> None:
+    from bulkupload.errors import ApiError, NetworkError
+    from bulkupload.retry import INSTANT, call_with_retries
+
+    answers = iter([NetworkError("reset"), NetworkError("reset"), "third time"])
+
+    async def flaky() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert await call_with_retries(INSTANT, flaky) == "third time"
+
+    tries: list[int] = []
+
+    async def refused() -> None:
+        tries.append(1)
+        raise ApiError(422, "name taken")
+
+    with pytest.raises(ApiError):
+        await call_with_retries(INSTANT, refused)
+    assert tries == [1]
+
+
+async def test_call_with_retries_single_attempt_policy() -> None:
+    from bulkupload.errors import NetworkError
+    from bulkupload.retry import RetryPolicy, call_with_retries
+
+    async def down() -> None:
+        raise NetworkError("down")
+
+    with pytest.raises(NetworkError):
+        await call_with_retries(RetryPolicy(attempts=1, backoff=False), down)

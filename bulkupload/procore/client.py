@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from tenacity import RetryCallState
 from yarl import URL
 
 from bulkupload.errors import (
@@ -29,7 +28,7 @@ from bulkupload.errors import (
 )
 from bulkupload.procore.auth import TokenSource
 from bulkupload.procore.ratelimit import RateLimitPacer
-from bulkupload.retry import RetryPolicy, retrying
+from bulkupload.retry import RetryPolicy, call_with_retries
 
 __all__ = [
     "ApiClient",
@@ -186,15 +185,16 @@ class ApiClient:
             raise ValueError(f"refusing to send the API token to {url.host}")
         self.stats.by_route[_route(method, path)] += 1
         try:
-            async for attempt in retrying(self._policy, on_retry=self._count_retry):
-                with attempt:
-                    return await self._authorized(method, url, json, params)
+            return await call_with_retries(
+                self._policy,
+                lambda: self._authorized(method, url, json, params),
+                on_retry=self._count_retry,
+            )
         except BulkUploadError:
             self.stats.errors += 1
             raise
-        raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _count_retry(self, state: RetryCallState) -> None:
+    def _count_retry(self) -> None:
         self.stats.retries += 1
 
     async def _authorized(
