@@ -40,10 +40,13 @@ from bulkupload.procore.segments import (
     create_segmented_upload,
 )
 from bulkupload.retry import RetryPolicy, retrying
-
-# Private helpers of the single-POST transfer, shared so both paths check files and read S3's
-# answers the same way.
-from bulkupload.transfer import _MD5_ETAG, _check, _read_exactly, _receipt, _s3_error
+from bulkupload.transfer import (
+    MD5_ETAG,
+    check_unchanged,
+    parse_s3_error,
+    read_exactly,
+    storage_receipt,
+)
 
 __all__ = ["SegmentedReceipt", "plan_segments", "send_segmented"]
 
@@ -111,7 +114,7 @@ def _stat(entry: FileEntry, when: str) -> None:
         st = Path(entry.path).stat()
     except OSError as exc:
         raise _file_errors(entry, exc) from exc
-    _check(entry, st, when)
+    check_unchanged(entry, st, when)
 
 
 def _plan_entry(entry: FileEntry, segment_size: int) -> tuple[list[SegmentPlan], str]:
@@ -122,7 +125,7 @@ def _plan_entry(entry: FileEntry, segment_size: int) -> tuple[list[SegmentPlan],
         raise _file_errors(entry, exc) from exc
     with f:
         plans, md5 = _hash_segments(f, entry.display_rel, entry.size, segment_size)
-        _check(entry, os.fstat(f.fileno()), "while being hashed")
+        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
     return plans, md5
 
 
@@ -166,7 +169,7 @@ class _SegmentBody(Payload):
         return f
 
     def _read(self, f: BinaryIO, n: int, sha: Any) -> bytes:
-        data = _read_exactly(f, self._entry, n)
+        data = read_exactly(f, self._entry, n)
         sha.update(data)  # hashlib releases the GIL on big buffers: hash in the worker
         return data
 
@@ -213,14 +216,14 @@ def _etag(status: int, headers: Any, body: bytes, md5: str) -> str:
         etag = etag.strip().strip('"') if etag else ""
         if not etag:
             raise StorageError(status, "MissingETag", "storage answered a segment without ETag")
-        if _MD5_ETAG.fullmatch(etag) and etag.lower() != md5:
+        if MD5_ETAG.fullmatch(etag) and etag.lower() != md5:
             raise StorageError(status, "BadDigest", f"storage stored MD5 {etag}, we sent {md5}")
         return etag
-    code, message = _s3_error(body)
+    code, message = parse_s3_error(body)
     if status == 403 and "expired" in message.lower():
         raise PolicyExpired(status, code or "AccessDenied", message)
-    _receipt(status, headers, body, md5)  # raises the single-POST mapping of any other error
-    raise AssertionError("unreachable: _receipt raises for error statuses")
+    storage_receipt(status, headers, body, md5)  # raises the single-POST mapping of any other error
+    raise AssertionError("unreachable: storage_receipt raises for error statuses")
 
 
 async def _put(

@@ -37,7 +37,7 @@ from bulkupload.models import FileEntry, StorageReceipt, UploadInstruction
 __all__ = ["multipart_name", "send_to_storage"]
 
 _CHUNK = 1 << 20
-_MD5_ETAG = re.compile(r"[0-9a-fA-F]{32}")
+MD5_ETAG = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def multipart_name(name: str) -> str:
@@ -82,7 +82,7 @@ def _encode_parts(
     return b"".join(parts), f"\r\n--{boundary}--\r\n".encode()
 
 
-def _check(entry: FileEntry, st: os.stat_result, when: str) -> None:
+def check_unchanged(entry: FileEntry, st: os.stat_result, when: str) -> None:
     if st.st_size != entry.size or st.st_mtime_ns != entry.mtime_ns:
         raise FileChanged(
             f"{entry.display_rel}: changed {when} (size {entry.size} -> {st.st_size})"
@@ -96,7 +96,7 @@ def _open(entry: FileEntry, small_limit: int) -> tuple[BinaryIO | None, bytes, s
     """
     try:
         st = Path(entry.path).stat()
-        _check(entry, st, "since it was listed")
+        check_unchanged(entry, st, "since it was listed")
         f = open(entry.path, "rb", buffering=0)  # noqa: SIM115 (closed by the payload)
     except FileNotFoundError as exc:
         raise FileVanished(f"{entry.display_rel}: no longer exists") from exc
@@ -107,14 +107,14 @@ def _open(entry: FileEntry, small_limit: int) -> tuple[BinaryIO | None, bytes, s
     if entry.size > small_limit:
         return f, b"", ""
     with f:
-        data = _read_exactly(f, entry, entry.size + 1)  # one byte more shows growth
+        data = read_exactly(f, entry, entry.size + 1)  # one byte more shows growth
         if len(data) != entry.size:
             raise FileChanged(f"{entry.display_rel}: changed while being read")
-        _check(entry, os.fstat(f.fileno()), "while being read")
+        check_unchanged(entry, os.fstat(f.fileno()), "while being read")
     return None, data, hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _read_exactly(f: BinaryIO, entry: FileEntry, n: int) -> bytes:
+def read_exactly(f: BinaryIO, entry: FileEntry, n: int) -> bytes:
     try:
         data = f.read(n)
         while data is not None and 0 < len(data) < n:  # short reads: pipes, network filesystems
@@ -184,7 +184,7 @@ class _MultipartBody(Payload):
         await self.write(writer)
 
     def _read_chunk(self, f: BinaryIO, n: int) -> bytes:
-        data = _read_exactly(f, self._entry, n)
+        data = read_exactly(f, self._entry, n)
         self._md5.update(data)  # hashlib releases the GIL on big buffers: hash in the worker
         return data
 
@@ -209,7 +209,7 @@ class _MultipartBody(Payload):
             extra, st = await loop.run_in_executor(None, _tail_check, f)
             if extra:
                 raise FileChanged(f"{entry.display_rel}: grew during upload")
-            _check(entry, st, "during upload")
+            check_unchanged(entry, st, "during upload")
             await writer.write(self._tail)  # only a complete, unchanged file gets a valid body
         finally:
             if reading is not None and not reading.done():
@@ -223,7 +223,7 @@ def _tail_check(f: BinaryIO) -> tuple[bytes, os.stat_result]:
     return f.read(1) or b"", os.fstat(f.fileno())
 
 
-def _s3_error(body: bytes) -> tuple[str, str]:
+def parse_s3_error(body: bytes) -> tuple[str, str]:
     """S3's `<Error><Code>..</Code><Message>..</Message></Error>`, read without an XML parser."""
     text = body.decode("utf-8", "replace")
     code = re.search(r"<Code>(.*?)</Code>", text, re.S)
@@ -242,14 +242,14 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _receipt(status: int, headers: Any, body: bytes, md5: str) -> StorageReceipt:
+def storage_receipt(status: int, headers: Any, body: bytes, md5: str) -> StorageReceipt:
     if 200 <= status < 300:
         etag = headers.get("ETag")
         etag = etag.strip().strip('"') if etag else None
-        if etag and _MD5_ETAG.fullmatch(etag) and etag.lower() != md5:
+        if etag and MD5_ETAG.fullmatch(etag) and etag.lower() != md5:
             raise StorageError(status, "BadDigest", f"storage stored MD5 {etag}, we sent {md5}")
         return StorageReceipt(status=status, etag=etag, md5=md5)
-    code, message = _s3_error(body)
+    code, message = parse_s3_error(body)
     if status == 403 and code == "AccessDenied" and "policy expired" in message.lower():
         raise PolicyExpired(status, code, message)
     if status >= 500:
@@ -300,7 +300,7 @@ async def send_to_storage(
                 raise body.failure from exc
             raise NetworkError(f"storage POST failed: {type(exc).__name__}: {exc}") from exc
         md5 = small_md5 or body.md5
-        return _receipt(status, headers, answer, md5)
+        return storage_receipt(status, headers, answer, md5)
     except BaseException:
         if body.sent and on_progress is not None:
             on_progress(-body.sent)  # the next attempt sends these bytes again
