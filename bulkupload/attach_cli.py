@@ -75,18 +75,7 @@ async def attach_all(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[
     attached = expired = failed = 0
     limiter = anyio.CapacityLimiter(max(1, args.concurrency))
     async with make_api_session(args.concurrency) as session:
-        from .config import Settings
-
-        settings = Settings(
-            sources=(".",),
-            target=target,
-            company_id=int(company_id),
-            credentials=creds,
-            base_url=base,
-            login_url=login,
-            allow_http=args.allow_http,
-        )
-        tokens = token_source(settings, session)
+        tokens = token_source(creds, login, session)
         await tokens.token()
         api = ApiClient(
             session, base, company_id=int(company_id), tokens=tokens, policy=RetryPolicy()

@@ -530,14 +530,19 @@ class UploadRun:
                     on_progress=self._counter(job),
                 )
             except FileChanged:
-                if changed_once:
-                    raise FileChanged("changed during upload (twice): not sent") from None
+                self._reread_changed(job, changed_once)
                 changed_once = True
-                job.entry = restat(job.entry)
             else:
                 return receipt.uuid, receipt.md5
             finally:
                 self._settle(job)
+
+    @staticmethod
+    def _reread_changed(job: Job, changed_before: bool) -> None:
+        """A file that changed mid-upload gets one more try from a fresh stat; twice fails it."""
+        if changed_before:
+            raise FileChanged("changed during upload (twice): not sent")
+        job.entry = restat(job.entry)
 
     def _counter(self, job: Job) -> Callable[[int], None]:
         """Progress callback: bytes on the wire move forward, and back when a body rewinds."""
@@ -569,10 +574,8 @@ class UploadRun:
                     raise
                 log.info("instructions expired for %s: creating fresh ones", job.entry.display_rel)
             except FileChanged:
-                if changed_once:
-                    raise FileChanged("changed during upload (twice): not sent") from None
+                self._reread_changed(job, changed_once)
                 changed_once = True
-                job.entry = restat(job.entry)
             else:
                 return job.instruction.uuid, md5
             job.instruction = await self._new_instruction(job)

@@ -11,7 +11,7 @@ from typing import TextIO
 import aiohttp
 import anyio
 
-from .config import Settings
+from .config import Credentials, Settings
 from .errors import BulkUploadError
 from .models import printable
 from .outcome import RunOutcome, summary_dict
@@ -33,10 +33,10 @@ def run_upload_sync(settings: Settings) -> int:
     return anyio.run(run_upload, settings)
 
 
-def token_source(settings: Settings, session: aiohttp.ClientSession) -> TokenSource:
-    creds = settings.credentials
+def token_source(creds: Credentials, login_url: str, session: aiohttp.ClientSession) -> TokenSource:
+    """Renewable client credentials when given, else the ready access token."""
     if creds.client_id and creds.client_secret:
-        return ClientCredentials(session, settings.login_url, creds.client_id, creds.client_secret)
+        return ClientCredentials(session, login_url, creds.client_id, creds.client_secret)
     assert creds.access_token is not None
     return StaticToken(creds.access_token)
 
@@ -50,7 +50,7 @@ async def run_upload(settings: Settings, *, out: TextIO | None = None) -> int:
         make_api_session(settings.concurrency) as api_session,
         make_storage_session(settings.concurrency) as storage,
     ):
-        tokens = token_source(settings, api_session)
+        tokens = token_source(settings.credentials, settings.login_url, api_session)
         api = ApiClient(
             api_session,
             settings.base_url,
