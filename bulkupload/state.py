@@ -7,7 +7,6 @@ non-UTF-8 file name round-trips unchanged; `StateRow.display_rel` gives printabl
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from typing import Any, Self, TypeVar
 
 import anyio
 import anyio.to_thread
+from filelock import FileLock, Timeout
 
 from bulkupload.errors import StateError
 from bulkupload.models import FileEntry, FileResult, printable
@@ -159,7 +159,7 @@ class StateStore:
     fails at once instead of interleaving writes. `readonly=True` (for reports) skips the lock.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock_fd: int | None) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock_fd: FileLock | None) -> None:
         self.path = path
         self._conn = conn
         self._lock_fd = lock_fd
@@ -178,7 +178,7 @@ class StateStore:
             conn = _connect(db_path, shown, readonly=readonly)
         except BaseException:
             if lock_fd is not None:
-                os.close(lock_fd)
+                lock_fd.release()
             raise
         return cls(db_path, conn, lock_fd)
 
@@ -198,7 +198,7 @@ class StateStore:
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
         if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd.release()
             self._lock_fd = None
 
     def begin_run(self, target_key: str) -> int:
@@ -357,18 +357,18 @@ class StateStore:
             self._conn.execute("COMMIT")
 
 
-def _take_lock(db_path: Path, shown: str) -> int:
+def _take_lock(db_path: Path, shown: str) -> FileLock:
+    """One run per state file: an OS lock beside it (flock on POSIX, msvcrt on Windows, via
+    filelock), released by the OS if the process dies, so a SIGKILL never leaves it stuck."""
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        lock = FileLock(f"{db_path}.lock", thread_local=False)
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StateError(f"another bulkupload run is using {shown}") from None
     except OSError as exc:
         raise StateError(f"cannot create state store {shown}: {exc.strerror or exc}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StateError(f"another bulkupload run is using {shown}") from None
-    return fd
+    return lock
 
 
 def _connect(db_path: Path, shown: str, *, readonly: bool) -> sqlite3.Connection:
