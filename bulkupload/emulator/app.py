@@ -15,14 +15,22 @@ from .admin import add_admin_routes
 from .api import API_STATE_KEY, SIGNER_KEY, ApiState, add_api_routes, api_middleware, local_signer
 from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
 from .core import STATE_KEY, EmulatorState
+from .recording import RECORDING_KEY, Recording, recording_middleware
 from .segments import add_segment_routes
 from .storage import BANDWIDTH_KEY, DATA_DIR_KEY, RANDOM_KEY, BandwidthCap, add_storage_routes
 
 
-def create_app(config: EmulatorConfig | None = None) -> web.Application:
-    """A ready-to-run emulator application (SeaweedFS, when configured, starts with the app)."""
+def create_app(config: EmulatorConfig | None = None, *, record: bool = False) -> web.Application:
+    """A ready-to-run emulator application (SeaweedFS, when configured, starts with the app).
+
+    `record=True` keeps every API exchange in `app[RECORDING_KEY]` (see `recording`); the
+    recorder sits outside the API middleware so it sees the final answers, 401/429/5xx included.
+    """
     config = config or EmulatorConfig()
-    app = web.Application(middlewares=[api_middleware])
+    middlewares = [recording_middleware, api_middleware] if record else [api_middleware]
+    app = web.Application(middlewares=middlewares)
+    if record:
+        app[RECORDING_KEY] = Recording()
     app[CONFIG_KEY] = config
     app[STATE_KEY] = EmulatorState()
     app[FAULTS_KEY] = config.initial_faults()

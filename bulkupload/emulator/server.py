@@ -10,14 +10,16 @@ import asyncio
 import json
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from .app import create_app
 from .config import EmulatorConfig
+from .recording import RECORDING_KEY, Recording
 from .storage import DATA_DIR_KEY
 
 READ_BUFSIZE = 1024 * 1024
@@ -37,11 +39,24 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 
 class RunningEmulator:
-    """An emulator serving on 127.0.0.1 from a background thread; stop() or use as a context."""
+    """An emulator serving on 127.0.0.1 from a background thread; stop() or use as a context.
 
-    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+    `record=True` (or, when not given, `record_by_default`) keeps every API exchange in
+    `recording`; the test suite turns the default on and checks the exchanges against Procore's
+    contract through `stop_hooks`, which run once per emulator after it stopped serving.
+    """
+
+    record_by_default: ClassVar[bool] = False
+    stop_hooks: ClassVar[list[Callable[[RunningEmulator], None]]] = []
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, record: bool | None = None, **overrides: Any
+    ) -> None:
         self.config = config or EmulatorConfig(**overrides)
-        self.app = create_app(self.config)
+        record = self.record_by_default if record is None else record
+        self.app = create_app(self.config, record=record)
+        self.recording: Recording | None = self.app[RECORDING_KEY] if record else None
+        self._stopped = False
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -90,6 +105,10 @@ class RunningEmulator:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
+        if not self._stopped:
+            self._stopped = True
+            for hook in list(self.stop_hooks):
+                hook(self)
 
     def __enter__(self) -> RunningEmulator:
         return self

@@ -1,0 +1,1 @@
+"""Contract test: recorded emulator traffic checked against Procore's published contract."""
