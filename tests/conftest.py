@@ -14,7 +14,7 @@ import pytest
 from bulkupload.emulator.seaweed import find_weed
 from bulkupload.emulator.server import RunningEmulator
 
-pytest_plugins = ["tests.contract.plugin"]
+pytest_plugins = ["pytester", "tests.contract.plugin"]
 
 
 @pytest.fixture

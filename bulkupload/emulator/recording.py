@@ -31,7 +31,8 @@ class Exchange:
     `request_form` holds a form body (field name -> string value; file parts by file name);
     `request_body` the raw bytes of any other body. `status` is None when the answer was lost
     (the connection dropped after the handler ran), and then nothing else about the answer is.
-    A body larger than the recording's cap is cut, and its `*_truncated` flag is set.
+    A body larger than the recording's cap is cut, and its `*_truncated` flag is set; a request
+    body that could not be read (the client went away first) is None with `request_unread` set.
     """
 
     method: str
@@ -46,6 +47,7 @@ class Exchange:
     response_content_type: str | None = None
     response_body: bytes | None = None
     response_truncated: bool = False
+    request_unread: bool = False
 
     @property
     def lost(self) -> bool:
@@ -109,7 +111,7 @@ async def _record(
     request: web.Request, recording: Recording, response: web.StreamResponse | None
 ) -> None:
     cap = recording.max_body
-    body, form, truncated = await _request_body(request, cap)
+    body, form, truncated, unread = await _request_body(request, cap)
     exchange = Exchange(
         method=request.method,
         path=request.path,
@@ -119,6 +121,7 @@ async def _record(
         request_form=form,
         request_truncated=truncated,
         status=None if response is None else response.status,
+        request_unread=unread,
     )
     if response is not None:
         raw = response.body if isinstance(response, web.Response) else None
@@ -143,25 +146,28 @@ def _with_answer(
         response_content_type=response.content_type,
         response_body=None if data is None else data[:cap],
         response_truncated=data is not None and len(data) > cap,
+        request_unread=exchange.request_unread,
     )
 
 
 async def _request_body(
     request: web.Request, cap: int
-) -> tuple[bytes | None, tuple[tuple[str, str], ...] | None, bool]:
-    """(raw body, parsed form, truncated). Read after the handler, so its parse is reused
-    (aiohttp caches both `read()` and `post()`); a body that cannot be read is recorded as None."""
+) -> tuple[bytes | None, tuple[tuple[str, str], ...] | None, bool, bool]:
+    """(raw body, parsed form, truncated, unread). Read after the handler, so its parse is
+    reused (aiohttp caches both `read()` and `post()`)."""
     if not request.body_exists:
-        return None, None, False
+        return None, None, False, False
     length = request.content_length
     if length is not None and length > cap:
-        return None, None, True
+        return None, None, True, False
     try:
         if request.content_type in FORM_TYPES:
             posted = await request.post()
             form = tuple((name, _form_value(value)) for name, value in posted.items())
-            return None, form, False
+            return None, form, False, False
         raw = await request.read()
     except (web.HTTPException, ConnectionError, ValueError, asyncio.IncompleteReadError):
-        return None, None, False
-    return raw[:cap], None, len(raw) > cap
+        return None, None, False, True
+    if length is not None and len(raw) < length:  # the client went away mid-body
+        return None, None, False, True
+    return raw[:cap], None, len(raw) > cap, False
