@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     add("--fault-api-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per API call")
     add("--fault-storage-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per POST")
     add("--fault-reset", type=float, default=0.0, metavar="P", help="P(reset mid-body) per POST")
+    add(
+        "--fault-api-lost",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="P(answer lost: the work is done, then the connection drops) per /rest/ call",
+    )
     add("--latency", "--api-latency", dest="api_latency", type=float, default=0.0, metavar="S")
     add("--storage-latency", type=float, default=0.0, metavar="S", help="added to storage POSTs")
     add("--storage-bandwidth", type=float, default=None, metavar="BYTES_PER_S")
@@ -38,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     args = parser.parse_args(argv)
     if args.upload_lifetime < 1:
         parser.error("--upload-lifetime must be at least 1 second")
-    for name in ("fault_api_5xx", "fault_storage_5xx", "fault_reset"):
+    for name in ("fault_api_5xx", "fault_storage_5xx", "fault_reset", "fault_api_lost"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
     config = EmulatorConfig(
@@ -54,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         fault_api_5xx=args.fault_api_5xx,
         fault_storage_5xx=args.fault_storage_5xx,
         fault_reset=args.fault_reset,
+        fault_api_lost=args.fault_api_lost,
         api_latency=args.api_latency,
         storage_latency=args.storage_latency,
         storage_bandwidth=args.storage_bandwidth,

@@ -15,7 +15,10 @@ ENDPOINTS = {
     "GET /_emulator/counters": "API calls by route, OAuth calls, 429s, storage requests",
     "POST /_emulator/counters/reset": "zero every counter",
     "GET /_emulator/faults": "current fault settings",
-    "POST /_emulator/faults": "change fault settings (partial JSON), returns the new settings",
+    "POST /_emulator/faults": (
+        "change fault settings (partial JSON, e.g. api_5xx, storage_5xx, reset, api_lost), "
+        "returns the new settings"
+    ),
     "POST /_emulator/expire-uploads": "expire every outstanding (unused) upload now",
     "GET /_emulator/clock": "the emulator's clock (Unix seconds) and its offset",
     "POST /_emulator/clock": '{"advance": seconds} moves the clock forward',

@@ -1,8 +1,8 @@
-"""Procore's side: OAuth client credentials, Create Upload, and the middleware of every API call.
+"""Procore's side: OAuth client credentials and the middleware of every API call.
 
 The middleware authenticates `/rest/` and `/vapid/` requests, checks `Procore-Company-Id` against
 the path, applies rate limits (headers on every answer), injected faults and latency, and counts
-calls by route template. Routes registered by other modules (Documents) get all of it for free.
+calls by route template. Routes registered by other modules (Uploads, Documents) get all of it.
 """
 
 from __future__ import annotations
@@ -17,11 +17,22 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .config import CONFIG_KEY, DISABLED_RATE_LIMIT, FAULTS_KEY, CompanyConfig, EmulatorConfig
-from .core import STATE_KEY, Identity, UploadRecord
-from .policy import PostRequest, content_disposition, presigned_post
-from .segments import plan_segments, segment_answers
-from .storage import RANDOM_KEY
+from .config import CONFIG_KEY, DISABLED_RATE_LIMIT, FAULTS_KEY
+from .core import STATE_KEY, Identity
+from .replies import api_error
+from .storage import RANDOM_KEY, reset_connection
+from .uploads import SIGNER_KEY, Signer, add_upload_routes, create_upload, local_signer
+
+__all__ = [
+    "API_STATE_KEY",
+    "SIGNER_KEY",
+    "ApiState",
+    "Signer",
+    "add_api_routes",
+    "api_error",
+    "api_middleware",
+    "local_signer",
+]
 
 # The shared contract (core.EmulatorState) names these request keys as plain strings; aiohttp
 # would warn once per key, so mark them as seen.
@@ -31,7 +42,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?:/|$)")
 API_PREFIXES = ("/rest/", "/vapid/")
 PLACEHOLDER_RE = re.compile(r"\{[^}]+\}")
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 @dataclass(slots=True)
@@ -72,19 +82,6 @@ class ApiState:
 
 
 API_STATE_KEY: web.AppKey[ApiState] = web.AppKey("emulator_api_state", ApiState)
-# The storage side of Create Upload: returns (url, fields) for a signed POST. Swapped for SeaweedFS.
-Signer = Callable[[web.Request, CompanyConfig, PostRequest, float], tuple[str, dict[str, str]]]
-SIGNER_KEY: web.AppKey[Signer] = web.AppKey("emulator_signer", object)  # type: ignore[arg-type]
-
-
-def new_ulid(now: float) -> str:
-    """A 26-character ULID: 48-bit millisecond time then 80 random bits, Crockford base32."""
-    value = (int(now * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def api_error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"errors": message}, status=status, headers=headers or None)
 
 
 # ---- OAuth ---------------------------------------------------------------------------------
@@ -178,8 +175,22 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 if exc.status < 400:
                     raise
                 response = api_error(exc.status, exc.reason)
+            if _answer_lost(request):
+                # The work is done; the client sees the connection drop instead of the answer,
+                # as when a proxy times out or a connection resets after the server committed.
+                counters.faults_injected["api_lost"] += 1
+                reset_connection(request)
     response.headers.update(headers)
     return response
+
+
+def _answer_lost(request: web.Request) -> bool:
+    chance = request.app[FAULTS_KEY].api_lost
+    return (
+        bool(chance)
+        and request.path.startswith("/rest/")
+        and request.app[RANDOM_KEY].random() < chance
+    )
 
 
 def _authenticate(request: web.Request) -> Identity | None:
@@ -263,107 +274,9 @@ def _scope(request: web.Request) -> int | web.Response:
     return company_id
 
 
-# ---- Create Upload ---------------------------------------------------------------------------
-
-
-async def create_upload(request: web.Request) -> web.Response:
-    config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
-    identity: Identity = request["identity"]
-    company = config.company(request["company_id"])
-    assert company is not None  # the middleware checked it
-    v11 = request.path.startswith("/rest/v1.1/")
-    body: object = {}
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return api_error(400, "Request body must be JSON.")
-    if not isinstance(body, dict):
-        return api_error(400, "Request body must be a JSON object.")
-    if isinstance(body.get("upload"), dict):
-        body = body["upload"]
-        assert isinstance(body, dict)
-    segments: list[dict[str, object]] = []
-    if "segments" in body:
-        if not v11:
-            return api_error(422, "Segmented uploads need /rest/v1.1/.")
-        try:
-            segments = plan_segments(config, body["segments"])
-        except ValueError as exc:
-            return web.json_response({"errors": {"segments": [str(exc)]}}, status=422)
-    filename = body.get("response_filename")
-    if filename is not None and not isinstance(filename, str):
-        return api_error(400, "response_filename must be a string.")
-    if v11 and not filename:
-        return web.json_response({"errors": {"response_filename": ["can't be blank"]}}, status=422)
-    size = body.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        return api_error(400, "size must be a non-negative integer.")
-    if size is not None and size > config.max_upload_size:
-        return api_error(422, f"size exceeds the maximum of {config.max_upload_size} bytes.")
-    content_type = body.get("response_content_type") or "application/octet-stream"
-    attachment = body.get("attachment_content_disposition", True) is not False
-    now = state.clock.now()
-    uuid = new_ulid(now)
-    key = company.key_for(uuid)
-    extra: tuple[tuple[str, str], ...] = ()
-    if company.variant:
-        extra = (("success_action_status", "201"), ("x-amz-meta-upload-uuid", uuid))
-    post = PostRequest(
-        bucket=company.bucket,
-        key=key,
-        content_type=str(content_type),
-        content_disposition=content_disposition(filename or uuid, attachment=attachment),
-        min_size=size if size is not None else 0,
-        max_size=size if size is not None else config.max_upload_size,
-        extra_fields=extra,
-    )
-    project = SCOPE_RE.search(request.path)
-    record = UploadRecord(
-        uuid=uuid,
-        owner=identity.client_id,
-        company_id=company.id,
-        project_id=int(project.group(2)) if project and project.group(1) == "projects" else None,
-        created=now,
-        expires=now + config.upload_lifetime,
-        bucket=company.bucket,
-        key=key,
-        response_filename=filename,
-        size_hint=size if not segments else sum(int(str(seg["size"])) for seg in segments),
-        segments=segments,
-    )
-    if segments:
-        state.add_upload(record)
-        answers = segment_answers(request, company, record)
-        return web.json_response({"uuid": uuid, "segments": answers, "status": "ready"}, status=201)
-    url, fields = request.app[SIGNER_KEY](request, company, post, now)
-    state.add_upload(record)
-    return web.json_response({"uuid": uuid, "url": url, "fields": fields}, status=201)
-
-
-def local_signer(config: EmulatorConfig) -> Signer:
-    """Sign for the emulator's own storage at `{origin}/s3/{bucket}`."""
-
-    def sign(
-        request: web.Request, company: CompanyConfig, post: PostRequest, now: float
-    ) -> tuple[str, dict[str, str]]:
-        session = company.variant
-        fields = presigned_post(
-            post,
-            access_key=config.session_access_key if session else config.access_key,
-            secret_key=config.session_secret_key if session else config.secret_key,
-            session_token=config.session_token if session else None,
-            region=config.region,
-            now=now,
-            expires_in=config.upload_lifetime,
-        )
-        return f"{request.url.origin()}/s3/{company.bucket}", fields
-
-    return sign
+# ---- routes ----------------------------------------------------------------------------------
 
 
 def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/oauth/token", oauth_token)
-    for prefix in ("/rest/v1.1", "/rest/v1.0", "/vapid"):
-        app.router.add_post(prefix + "/projects/{project_id:\\d+}/uploads", create_upload)
-        app.router.add_post(prefix + "/companies/{company_id:\\d+}/uploads", create_upload)
+    add_upload_routes(app)

@@ -39,6 +39,9 @@ DEFAULT_COMPANIES = (
 )
 
 
+PROBABILITIES = ("api_5xx", "storage_5xx", "reset", "api_lost")
+
+
 @dataclass(slots=True)
 class FaultSettings:
     """Faults injected on demand; probabilities in [0, 1], latencies in seconds."""
@@ -46,6 +49,7 @@ class FaultSettings:
     api_5xx: float = 0.0
     storage_5xx: float = 0.0
     reset: float = 0.0  # storage: connection reset partway through the body
+    api_lost: float = 0.0  # API: the work is done, then the connection drops unanswered
     api_latency: float = 0.0
     storage_latency: float = 0.0
     storage_bandwidth: float | None = None  # bytes/s over all storage connections
@@ -66,7 +70,7 @@ class FaultSettings:
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number")
-            if name in ("api_5xx", "storage_5xx", "reset") and value > 1:
+            if name in PROBABILITIES and value > 1:
                 raise ValueError(f"{name} is a probability in [0, 1]")
             setattr(self, name, int(value) if name == "retry_after" else float(value))
 
@@ -87,6 +91,7 @@ class EmulatorConfig:
     fault_api_5xx: float = 0.0
     fault_storage_5xx: float = 0.0
     fault_reset: float = 0.0
+    fault_api_lost: float = 0.0
     api_latency: float = 0.0
     storage_latency: float = 0.0
     storage_bandwidth: float | None = None
@@ -121,6 +126,7 @@ class EmulatorConfig:
             api_5xx=self.fault_api_5xx,
             storage_5xx=self.fault_storage_5xx,
             reset=self.fault_reset,
+            api_lost=self.fault_api_lost,
             api_latency=self.api_latency,
             storage_latency=self.storage_latency,
             storage_bandwidth=self.storage_bandwidth,

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from datetime import UTC, datetime
 ALGORITHM = "AWS4-HMAC-SHA256"
 # Form fields S3 never expects a policy condition for.
 UNCONDITIONED = frozenset({"policy", "x-amz-signature", "file"})
+# Fields that make a POST a signed one; a form with none of them is anonymous.
+SIGNING_FIELDS = ("policy", "x-amz-signature", "x-amz-credential", "signature", "awsaccesskeyid")
+# S3 takes the policy's expiration only as ISO 8601 UTC, seconds with optional milliseconds.
+EXPIRATION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
 
 
 class PolicyViolation(Exception):
@@ -134,7 +139,14 @@ def check_post(
     Raises PolicyViolation with S3's status and code. The file size is checked by the caller
     against the returned content-length-range, once the bytes have been counted.
     """
-    for required in ("key", "policy", "x-amz-signature", "x-amz-credential", "x-amz-algorithm"):
+    if "key" not in fields:
+        raise PolicyViolation(
+            400, "InvalidArgument", "Bucket POST must contain a field named 'key'."
+        )
+    if not any(name in fields for name in SIGNING_FIELDS):
+        # Unsigned means anonymous, and the buckets are private: S3 refuses, not a form error.
+        raise PolicyViolation(403, "AccessDenied", "Access Denied")
+    for required in ("policy", "x-amz-signature", "x-amz-credential", "x-amz-algorithm"):
         if required not in fields:
             raise PolicyViolation(
                 400, "InvalidArgument", f"Bucket POST must contain a field named '{required}'."
@@ -170,14 +182,7 @@ def check_post(
         raise PolicyViolation(
             403, "InvalidToken", "The provided token is malformed or otherwise invalid."
         )
-    try:
-        policy = json.loads(base64.b64decode(fields["policy"], validate=True))
-        expiration = _parse_expiration(str(policy["expiration"]))
-        conditions = list(policy["conditions"])
-    except (ValueError, KeyError, TypeError):
-        raise PolicyViolation(
-            400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON."
-        ) from None
+    expiration, conditions = _parse_policy(fields["policy"])
     if now >= expiration:
         raise PolicyViolation(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
     values = dict(fields)
@@ -191,7 +196,7 @@ def check_post(
         elif isinstance(condition, list) and len(condition) == 3:
             op = str(condition[0]).lower()
             if op == "content-length-range":
-                min_size, max_size = int(condition[1]), int(condition[2])
+                min_size, max_size = _length_range(condition)
                 continue
             name, wanted = str(condition[1]).lower().removeprefix("$"), condition[2]
         else:
@@ -222,8 +227,43 @@ def check_post(
     return CheckedPolicy(min_size=min_size, max_size=max_size, access_key=access_key)
 
 
-def _parse_expiration(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+def _parse_policy(b64_policy: str) -> tuple[float, list[object]]:
+    """The policy's expiration (Unix seconds) and conditions, refused as S3 refuses them."""
+    try:
+        policy = json.loads(base64.b64decode(b64_policy, validate=True))
+    except ValueError:
+        raise _invalid_policy("Invalid JSON.") from None
+    if not isinstance(policy, dict):
+        raise _invalid_policy("Invalid JSON.")
+    if "expiration" not in policy:
+        raise _invalid_policy("Policy missing expiration.")
+    if "conditions" not in policy:
+        raise _invalid_policy("Policy missing conditions.")
+    raw = policy["expiration"]
+    if not isinstance(raw, str) or not EXPIRATION_RE.match(raw):
+        raise _invalid_policy(f"Invalid 'expiration' value: '{raw}'")
+    try:
+        expiration = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:  # well formed but not a date, e.g. month 13
+        raise _invalid_policy(f"Invalid 'expiration' value: '{raw}'") from None
+    conditions = policy["conditions"]
+    if not isinstance(conditions, list):
+        raise _invalid_policy("Invalid 'conditions' value: must be a List.")
+    return expiration, conditions
+
+
+def _length_range(condition: list[object]) -> tuple[int, int]:
+    low, high = condition[1], condition[2]
+    if not isinstance(low, int | str) or not isinstance(high, int | str):
+        raise _invalid_policy(f"Invalid content-length-range {condition!r}.")
+    try:
+        return int(low), int(high)
+    except ValueError:
+        raise _invalid_policy(f"Invalid content-length-range {condition!r}.") from None
+
+
+def _invalid_policy(detail: str) -> PolicyViolation:
+    return PolicyViolation(400, "InvalidPolicyDocument", "Invalid Policy: " + detail)
 
 
 def _hmac(key: bytes, message: str) -> bytes:

@@ -21,10 +21,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .api import SIGNER_KEY
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
 from .core import STATE_KEY, StoredObject
 from .policy import PostRequest, presigned_post, sign_headers
+from .uploads import SIGNER_KEY
 
 READY_TIMEOUT = 60.0
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"

@@ -1,4 +1,4 @@
-"""Segmented uploads (v1.1): a signed PUT URL per segment, checked on arrival; PATCH completes.
+"""Segmented uploads: a signed PUT URL per segment, checked on arrival (uploads.py completes them).
 
 The PUT URLs are "presigned-ish": an HMAC over bucket, key, part, upload id, SHA-256 and expiry
 in the query string, checked like S3 checks a presigned URL (signature, expiry, exact headers).
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .checksums import ChecksumRefused, Digest, Expected, expected_from
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
-from .core import STATE_KEY, Identity, StoredObject, UploadRecord
+from .core import STATE_KEY, UploadRecord
 from .storage import (
     DATA_DIR_KEY,
     counted,
@@ -48,6 +49,9 @@ def plan_segments(config: EmulatorConfig, raw: object) -> list[dict[str, object]
     planned: list[dict[str, object]] = []
     for index, segment in enumerate(raw):
         fields = segment if isinstance(segment, dict) else {}
+        unknown = sorted(set(fields) - {"size", "sha256", "md5", "etag"})
+        if unknown:
+            raise ValueError(f"segment {index}: unknown key(s) {', '.join(unknown)}")
         size, sha256, md5 = fields.get("size"), fields.get("sha256"), fields.get("md5")
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise ValueError(f"segment {index}: size must be a positive integer")
@@ -101,15 +105,12 @@ def segment_answers(
         headers = {"x-amz-content-sha256": sha256, "content-length": str(segment["size"])}
         if isinstance(md5, str):
             headers["content-md5"] = base64.b64encode(binascii.unhexlify(md5)).decode()
-        answers.append(
-            {
-                "size": segment["size"],
-                "sha256": sha256,
-                "md5": md5,
-                "url": f"{request.url.origin()}/s3/{company.bucket}/{record.key}?{query}",
-                "headers": headers,
-            }
-        )
+        answer: dict[str, object] = {"size": segment["size"], "sha256": sha256}
+        if isinstance(md5, str):  # published as a string: absent rather than null
+            answer["md5"] = md5
+        answer["url"] = f"{request.url.origin()}/s3/{company.bucket}/{record.key}?{query}"
+        answer["headers"] = headers
+        answers.append(answer)
     return answers
 
 
@@ -151,14 +152,23 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
         wanted = base64.b64encode(binascii.unhexlify(md5)).decode()
         if request.headers.get("Content-MD5") != wanted:
             raise reject(400, "InvalidDigest", "Content-MD5 is missing or not as given.")
+    promised = _promised(request)
     loop = asyncio.get_running_loop()
     fd, tmp_path = await loop.run_in_executor(None, open_temp, app[DATA_DIR_KEY] / "tmp")
     md5_digest, sha_digest = hashlib.md5(), hashlib.sha256()
+    checksum = promised.digest()
+    digests: list[Digest] = [md5_digest, sha_digest]
+    if checksum is not None:
+        digests.append(checksum)
     try:
         size = await stream_to_disk(
-            request, request.content.read, fd, int(str(segment["size"])), [md5_digest, sha_digest]
+            request, request.content.read, fd, int(str(segment["size"])), digests
         )
         _check_segment(size, md5_digest.hexdigest(), sha_digest.hexdigest(), segment)
+        try:
+            promised.verify(md5_digest.digest(), checksum)
+        except ChecksumRefused as refused:
+            raise reject(refused.status, refused.code, refused.message) from None
     except BaseException:
         discard_temp(fd, tmp_path)
         raise
@@ -166,7 +176,22 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
     await loop.run_in_executor(None, finish_temp, fd, tmp_path, final)
     segment["etag"] = md5_digest.hexdigest()
     segment["path"] = str(final)
-    return web.Response(status=200, headers={"ETag": f'"{segment["etag"]}"'})
+    headers = {"ETag": f'"{segment["etag"]}"', **promised.response_headers(checksum)}
+    return web.Response(status=200, headers=headers)
+
+
+def _promised(request: web.Request) -> Expected:
+    """Like any S3 PUT: a Content-MD5 or x-amz-checksum-* header is checked on the bytes too."""
+    try:
+        return expected_from(
+            {
+                name.lower(): value
+                for name, value in request.headers.items()
+                if name.lower() == "content-md5" or name.lower().startswith("x-amz-checksum-")
+            }
+        )
+    except ChecksumRefused as refused:
+        raise reject(refused.status, refused.code, refused.message) from None
 
 
 def _check_segment(size: int, md5: str, sha256: str, segment: dict[str, object]) -> None:
@@ -178,50 +203,7 @@ def _check_segment(size: int, md5: str, sha256: str, segment: dict[str, object])
         raise reject(400, "BadDigest", "The Content-MD5 you specified did not match.")
 
 
-async def complete_upload(request: web.Request) -> web.Response:
-    """PATCH .../uploads/{uuid} with every segment's ETag, in order: the object is assembled."""
-    app = request.app
-    state = app[STATE_KEY]
-    identity: Identity = request["identity"]
-    record = state.find_upload(request.match_info["uuid"])
-    if record is None or record.company_id != request["company_id"] or not record.segments:
-        return _error(404, "Upload not found.")
-    if record.owner != identity.client_id:
-        return _error(403, "This upload belongs to another identity.")
-    try:
-        body = await request.json()
-        given = body["segments"]
-        etags = [str(item["etag"]).strip('"') for item in given]
-    except (ValueError, KeyError, TypeError):
-        return _error(400, 'Body must be {"segments": [{"etag": "..."}, ...]}.')
-    if len(etags) != len(record.segments):
-        return _error(422, f"Expected {len(record.segments)} segments, got {len(etags)}.")
-    for number, (etag, segment) in enumerate(zip(etags, record.segments, strict=True), start=1):
-        if segment["etag"] is None:
-            return _error(422, f"Segment {number} has not been uploaded.")
-        if etag != segment["etag"]:
-            return _error(422, f"Segment {number}: ETag does not match the uploaded bytes.")
-    if record.stored is None:
-        name = hashlib.sha256(f"{record.bucket}/{record.key}".encode()).hexdigest()
-        final = app[DATA_DIR_KEY] / "objects" / name
-        parts = [Path(str(segment["path"])) for segment in record.segments]
-        size, md5 = await asyncio.get_running_loop().run_in_executor(None, _assemble, parts, final)
-        stored = StoredObject(record.bucket, record.key, size, md5, str(final))
-        state.objects[(record.bucket, record.key)] = stored
-        record.stored = stored
-    return web.json_response(
-        {
-            "uuid": record.uuid,
-            "status": "complete",
-            "segments": [
-                {"size": s["size"], "sha256": s["sha256"], "md5": s["md5"], "etag": s["etag"]}
-                for s in record.segments
-            ],
-        }
-    )
-
-
-def _assemble(parts: list[Path], final: Path) -> tuple[int, str]:
+def assemble_parts(parts: list[Path], final: Path) -> tuple[int, str]:
     final.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5()
     size = 0
@@ -237,12 +219,5 @@ def _assemble(parts: list[Path], final: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"errors": message}, status=status)
-
-
 def add_segment_routes(app: web.Application) -> None:
     app.router.add_put("/s3/{bucket}/{key:.+}", put_segment)
-    for prefix in ("/rest/v1.1", "/rest/v1.0"):
-        for scope in ("projects/{project_id:\\d+}", "companies/{company_id:\\d+}"):
-            app.router.add_patch(f"{prefix}/{scope}/uploads/{{uuid}}", complete_upload)

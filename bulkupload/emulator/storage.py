@@ -14,12 +14,14 @@ import random
 import socket
 import struct
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
+from .checksums import ChecksumRefused, Digest, expected_from
 from .config import CONFIG_KEY, FAULTS_KEY
 from .core import STATE_KEY, StoredObject
 from .policy import CheckedPolicy, PolicyViolation, check_post
@@ -201,6 +203,11 @@ async def _receive_file(
         checked = check_post(fields, bucket=bucket, now=now, credentials=config.credentials())
     except PolicyViolation as violation:
         raise reject(violation.status, violation.code, violation.message) from None
+    try:
+        expected = expected_from(fields)
+    except ChecksumRefused as refused:
+        raise reject(refused.status, refused.code, refused.message) from None
+    # S3's rule: conditions saw the key as sent; the object is stored under the substituted one.
     key = fields["key"].replace("${filename}", part.filename or "")
     record = state.find_upload_by_key(bucket, key)
     if record is not None and record.expires <= now:
@@ -209,9 +216,15 @@ async def _receive_file(
     fd, tmp_path = await loop.run_in_executor(None, open_temp, app[DATA_DIR_KEY] / "tmp")
     try:
         digest = hashlib.md5()
-        size = await stream_to_disk(request, part.read_chunk, fd, checked.max_size, [digest])
+        checksum = expected.digest()
+        digests: list[Digest] = [digest] if checksum is None else [digest, checksum]
+        size = await stream_to_disk(request, part.read_chunk, fd, checked.max_size, digests)
         md5 = digest.hexdigest()
         _check_tail(await reader.next() is not None, size, checked)
+        try:
+            expected.verify(digest.digest(), checksum)
+        except ChecksumRefused as refused:
+            raise reject(refused.status, refused.code, refused.message) from None
     except BaseException:
         # Synchronous on purpose: a reset connection cancels this task, and a cancelled executor
         # job might never run; closing and unlinking one file is quick.
@@ -224,7 +237,9 @@ async def _receive_file(
     state.objects[(bucket, key)] = stored
     if record is not None:
         record.stored = stored
-    return _success(request, bucket, key, md5, fields.get("success_action_status"))
+    response = _success(request, bucket, key, md5, fields)
+    response.headers.update(expected.response_headers(checksum))
+    return response
 
 
 async def stream_to_disk(
@@ -232,7 +247,7 @@ async def stream_to_disk(
     read: Callable[[int], Awaitable[bytes]],
     fd: int,
     max_size: int,
-    digests: Sequence[hashlib._Hash],
+    digests: Sequence[Digest],
 ) -> int:
     """Copy `read(n)` chunks to `fd` (~1 MiB per hand-off), updating `digests`; return the size.
 
@@ -258,7 +273,7 @@ async def stream_to_disk(
                 await app[BANDWIDTH_KEY].spend(len(chunk), faults.storage_bandwidth)
                 if reset_after is not None and size >= reset_after:
                     state.counters.faults_injected["reset"] += 1
-                    _reset_connection(request)
+                    reset_connection(request)
                     raise ConnectionResetError("injected connection reset")
                 if size <= max_size:
                     batch.append(chunk)
@@ -295,14 +310,19 @@ def _check_tail(more_parts: bool, size: int, checked: CheckedPolicy) -> None:
 
 
 def _success(
-    request: web.Request,
-    bucket: str,
-    key: str,
-    md5: str,
-    action_status: str | None,
+    request: web.Request, bucket: str, key: str, md5: str, fields: dict[str, str]
 ) -> web.Response:
+    """S3's success answer: a 303 to `success_action_redirect` (or legacy `redirect`) when it is
+    a usable URL, else the `success_action_status` (200, 201 with XML, or 204)."""
     headers = {"ETag": f'"{md5}"'}
-    location = f"{request.url.origin()}/s3/{bucket}/{key}"
+    redirect = fields.get("success_action_redirect", fields.get("redirect"))
+    target = urllib.parse.urlsplit(redirect) if redirect else None
+    if redirect and target is not None and target.scheme in ("http", "https") and target.netloc:
+        query = urllib.parse.urlencode({"bucket": bucket, "key": key, "etag": f'"{md5}"'})
+        headers["Location"] = redirect + ("&" if target.query else "?") + query
+        return web.Response(status=303, headers=headers)
+    action_status = fields.get("success_action_status")
+    location = f"{request.url.origin()}/s3/{bucket}/{urllib.parse.quote(key, safe='/')}"
     headers["Location"] = location
     if action_status == "201":
         body = (
@@ -314,7 +334,7 @@ def _success(
     return web.Response(status=200 if action_status == "200" else 204, headers=headers)
 
 
-def _reset_connection(request: web.Request) -> None:
+def reset_connection(request: web.Request) -> None:
     """Close the socket with SO_LINGER 0 so the client sees a TCP RST mid-body."""
     transport = request.transport
     if transport is None:
@@ -332,7 +352,7 @@ def open_temp(tmp_dir: Path) -> tuple[int, str]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
 
 
-def _hash(digests: Sequence[hashlib._Hash], chunks: list[bytes]) -> None:
+def _hash(digests: Sequence[Digest], chunks: list[bytes]) -> None:
     for digest in digests:
         for chunk in chunks:
             digest.update(chunk)

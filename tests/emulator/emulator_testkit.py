@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from jsonschema import Draft202012Validator
 
 from bulkupload.emulator.server import RunningEmulator
+from tests.contract.validator import CONTRACT_DIR, FORMAT_CHECKER
 
 
 @dataclass
@@ -27,9 +32,10 @@ class Api:
         self.token = ""
 
     async def login(self, client_id: str | None = None, secret: str | None = None) -> str:
+        # JSON: the body type the contract publishes for the token endpoint.
         async with self.session.post(
             self.emulator.base_url + "/oauth/token",
-            data={
+            json={
                 "grant_type": "client_credentials",
                 "client_id": client_id or self.emulator.client_id,
                 "client_secret": secret or self.emulator.client_secret,
@@ -65,6 +71,14 @@ class Api:
     ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
         async with self.session.request(
             method, self.emulator.base_url + path, json=body, headers=self.headers(company)
+        ) as response:
+            return response.status, await response.json(), response.headers
+
+    async def get(
+        self, path: str, *, company: int = 1
+    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+        async with self.session.get(
+            self.emulator.base_url + path, headers=self.headers(company)
         ) as response:
             return response.status, await response.json(), response.headers
 
@@ -126,3 +140,37 @@ async def post_form(
 def s3_code(xml: str) -> str:
     start = xml.index("<Code>") + len("<Code>")
     return xml[start : xml.index("</Code>")]
+
+
+# ---- the published contract (vendored in tests/contract/procore-contract) -----------------
+
+
+@functools.cache
+def contract(operation: str) -> dict[str, Any]:
+    """One endpoint file of the contract, by operationId."""
+    index = json.loads((CONTRACT_DIR / "index.json").read_text())["operations"]
+    result: dict[str, Any] = json.loads((CONTRACT_DIR / index[operation]["file"]).read_text())
+    return result
+
+
+def check_answer(
+    operation: str, status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    """Assert `status` is published for `operation` (a 2xx exactly, an error at least under
+    `default`) and `body` validates against its schema; with headers, the published ones are
+    there too."""
+    responses = contract(operation)["responses"]
+    entry = responses.get(str(status)) or responses.get("default")
+    assert entry is not None, f"{operation} publishes neither {status} nor a default"
+    if 200 <= status < 300:
+        assert str(status) in responses, f"{operation} does not publish {status}"
+    validator = Draft202012Validator(entry["schema"], format_checker=FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(body), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    for name in entry.get("headers", {}) if headers is not None else {}:
+        assert name in headers, f"{operation} {status} lacks the published header {name}"
+
+
+def check_request(operation: str, body: Any) -> None:
+    """Assert a test's request body is one the contract publishes (so the test is fair)."""
+    Draft202012Validator(contract(operation)["request"]["schema"]).validate(body)

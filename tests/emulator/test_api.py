@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-from emulator_testkit import Api
+import pytest
+from emulator_testkit import Api, multipart
 
 from bulkupload.emulator.server import RunningEmulator
 
 
-async def test_oauth_accepts_form_and_json_and_refuses_wrong_secret(
+async def test_oauth_accepts_json_and_multipart_and_refuses_wrong_secret(
     emulator: RunningEmulator, http: aiohttp.ClientSession
 ) -> None:
     url = emulator.base_url + "/oauth/token"
@@ -20,18 +21,20 @@ async def test_oauth_accepts_form_and_json_and_refuses_wrong_secret(
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
     }
-    async with http.post(url, data=good) as response:
+    async with http.post(url, json=good) as response:
         assert response.status == 200
         body = await response.json()
         assert body["token_type"] == "bearer"
         assert body["expires_in"] == 5400
-    async with http.post(url, json=good) as response:
+    # The docs' `curl -F` form: multipart/form-data.
+    form_body, content_type = multipart([(k, v.encode(), None) for k, v in good.items()])
+    async with http.post(url, data=form_body, headers={"Content-Type": content_type}) as response:
         assert response.status == 200
-    async with http.post(url, data={**good, "client_secret": "wrong"}) as response:
+    async with http.post(url, json={**good, "client_secret": "wrong"}) as response:
         assert response.status == 401
-    async with http.post(url, data={**good, "client_id": "nobody"}) as response:
+    async with http.post(url, json={**good, "client_id": "nobody"}) as response:
         assert response.status == 401
-    async with http.post(url, data={**good, "grant_type": "password"}) as response:
+    async with http.post(url, json={**good, "grant_type": "password"}) as response:
         assert response.status == 400
     assert emulator.counters()["oauth_calls"] == 5
     assert emulator.counters()["api_calls"] == 0
@@ -80,7 +83,7 @@ async def test_every_create_upload_path(api: Api) -> None:
     status, _, _ = await api.call("/rest/v1.0/projects/42/uploads", {})
     assert status == 201  # response_filename is optional before v1.1
     status, body, _ = await api.call("/rest/v1.1/projects/42/uploads", {})
-    assert status == 422
+    assert status == 400  # the contract publishes 400 (not 422) for Create Upload
     assert "response_filename" in body["errors"]
     uploads = api.emulator.uploads()
     assert len(uploads) == 7
@@ -204,3 +207,28 @@ async def test_counters_reset_and_bad_fault_settings(api: Api) -> None:
         assert response.status == 400
     async with api.session.get(api.emulator.base_url + "/_emulator/") as response:
         assert "GET /_emulator/uploads" in (await response.json())["endpoints"]
+
+
+async def test_lost_answer_does_the_work_and_drops_the_connection(
+    make_emulator: Callable[..., RunningEmulator],
+) -> None:
+    emulator = make_emulator(fault_api_lost=1.0)
+    # A fresh connection per request, so nothing can retry a dropped one behind our back.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        api = Api(emulator, http)
+        await api.login()  # OAuth is never lost
+        with pytest.raises(aiohttp.ClientError):
+            await api.call("/rest/v1.1/projects/42/uploads", {"response_filename": "lost.pdf"})
+        [record] = emulator.uploads()  # the upload was created all the same
+        assert record["response_filename"] == "lost.pdf"
+        assert emulator.counters()["faults_injected"] == {"api_lost": 1}
+        assert emulator.set_faults(api_lost=0.0)["api_lost"] == 0.0  # admin is never lost
+        status, shown, _ = await api.get(f"/rest/v1.1/projects/42/uploads/{record['uuid']}")
+        assert status == 200
+        assert shown["uuid"] == record["uuid"]
+        emulator.set_faults(api_lost=0.5)
+        async with http.post(
+            emulator.base_url + "/_emulator/faults", json={"api_lost": 2}
+        ) as response:
+            assert response.status == 400  # a probability
+    assert emulator.counters()["faults_injected"] == {"api_lost": 1}

@@ -62,6 +62,7 @@ def test_flags_map_to_config() -> None:
             "--fault-api-5xx=0.1",
             "--fault-storage-5xx=0.2",
             "--fault-reset=0.3",
+            "--fault-api-lost=0.05",
             "--latency=0.05",
             "--storage-latency=0.01",
             "--storage-bandwidth=1000000",
@@ -71,6 +72,8 @@ def test_flags_map_to_config() -> None:
     assert (config.token_lifetime, config.upload_lifetime) == (60, 1)
     assert (config.hourly_limit, config.spike_limit, config.spike_window) == (100, None, 5)
     assert (config.fault_api_5xx, config.fault_storage_5xx, config.fault_reset) == (0.1, 0.2, 0.3)
+    assert config.fault_api_lost == 0.05
+    assert config.initial_faults().api_lost == 0.05
     assert (config.api_latency, config.storage_latency) == (0.05, 0.01)
     assert config.storage_bandwidth == 1_000_000
     assert config.storage == "seaweedfs"
@@ -78,9 +81,24 @@ def test_flags_map_to_config() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--upload-lifetime=0.5"], ["--fault-reset=2"], ["--client=nosecret"]]
+    "argv",
+    [
+        ["--upload-lifetime=0.5"],
+        ["--fault-reset=2"],
+        ["--fault-api-lost=1.5"],
+        ["--client=nosecret"],
+    ],
 )
 def test_bad_flags_are_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)
     assert exited.value.code == 2
+
+
+def test_help_lists_every_fault_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--fault-api-5xx", "--fault-storage-5xx", "--fault-reset", "--fault-api-lost"):
+        assert flag in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -101,8 +102,59 @@ async def test_segment_plan_is_validated(
 ) -> None:
     api = await setup(make_emulator, http)
     small_first = [describe(b"a" * 10), describe(b"b" * 10)]
-    for segments in (small_first, [{"size": 10}], []):
+    for segments in (small_first, [{"size": 10}], [], [{**describe(b"c"), "colour": "red"}]):
         status, body, _ = await api.call(
             "/rest/v1.1/projects/42/uploads", {"response_filename": "s", "segments": segments}
         )
-        assert status == 422, body
+        assert status == 400, body  # Create Upload's published refusal
+        assert "segments" in body["errors"]
+
+
+async def test_put_with_exactly_the_returned_headers_plus_octet_stream(
+    make_emulator: Callable[..., RunningEmulator], http: aiohttp.ClientSession
+) -> None:
+    """Procore's tutorial: the returned headers, plus `Content-Type: application/octet-stream`
+    when they name none; Content-Length is the returned one; no Authorization."""
+    api = await setup(make_emulator, http)
+    data = b"q" * 5000
+    status, body, _ = await api.call(
+        "/rest/v1.0/projects/42/uploads", {"segments": [describe(data)]}
+    )
+    assert status == 201, body
+    [segment] = body["segments"]
+    assert "content-type" not in {name.lower() for name in segment["headers"]}
+    exact = {**segment["headers"], "Content-Type": "application/octet-stream"}
+    async with http.put(segment["url"], data=data, headers=exact) as response:
+        assert response.status == 200, await response.text()
+        etag = response.headers["ETag"]
+    # The returned headers already include content-length; aiohttp sends the same value.
+    assert exact["content-length"] == str(len(data))
+    status, text, _ = await put(http, segment, data, Authorization=f"Bearer {api.token}")
+    assert (status, s3_code(text)) == (400, "InvalidArgument")
+    status, done, _ = await api.call_method(
+        "PATCH", f"/rest/v1.0/projects/42/uploads/{body['uuid']}", {"segments": [{"etag": etag}]}
+    )
+    assert (status, done["status"]) == (200, "complete")
+
+
+async def test_put_checks_an_added_checksum_header(
+    make_emulator: Callable[..., RunningEmulator], http: aiohttp.ClientSession
+) -> None:
+    api = await setup(make_emulator, http)
+    data = b"w" * 3000
+    status, body, _ = await api.call(
+        "/rest/v1.1/projects/42/uploads",
+        {"response_filename": "c", "segments": [describe(data, md5=False)]},
+    )
+    assert status == 201
+    [segment] = body["segments"]
+    wrong = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    status, text, _ = await put(http, segment, data, **{"x-amz-checksum-sha1": wrong})
+    assert (status, s3_code(text)) == (400, "BadDigest")
+    bad_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    status, text, _ = await put(http, segment, data, **{"Content-MD5": bad_md5})
+    assert (status, s3_code(text)) == (400, "BadDigest")
+    good = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    status, text, headers = await put(http, segment, data, **{"x-amz-checksum-sha1": good})
+    assert status == 200, text
+    assert headers["x-amz-checksum-sha1"] == good

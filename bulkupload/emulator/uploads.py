@@ -1,0 +1,304 @@
+"""Procore's Uploads resource (v1.0 and v1.1, project and company): Create, Show and Update.
+
+Create answers a signed POST form (`uuid`, `url`, `fields`) or, with `segments`, one signed PUT
+per segment (`uuid`, `segments`, `status`); Show answers the same shape again; Update (PATCH)
+completes a segmented upload from the segments' ETags. Only the identity that created an upload
+may see or complete it. Every answer carries exactly the fields the contract publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
+from .core import STATE_KEY, UNATTACHED_LIFETIME, Identity, StoredObject, UploadRecord
+from .policy import PostRequest, content_disposition, presigned_post
+from .replies import api_error
+from .segments import assemble_parts, plan_segments, segment_answers
+from .storage import DATA_DIR_KEY
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CREATE_KEYS = frozenset(
+    {"response_filename", "response_content_type", "attachment_content_disposition", "size"}
+    | {"segments"}
+)
+UPDATE_SEGMENT_KEYS = frozenset({"size", "sha256", "md5", "etag"})
+
+# The storage side of Create Upload: returns (url, fields) for a signed POST. Swapped for SeaweedFS.
+Signer = Callable[[web.Request, CompanyConfig, PostRequest, float], tuple[str, dict[str, str]]]
+SIGNER_KEY: web.AppKey[Signer] = web.AppKey("emulator_signer", object)  # type: ignore[arg-type]
+# What each non-segmented Create Upload answered (url, fields), so Show can answer it again.
+FORMS_KEY: web.AppKey[dict[str, tuple[str, dict[str, str]]]] = web.AppKey(
+    "emulator_upload_forms", dict
+)
+
+
+def new_ulid(now: float) -> str:
+    """A 26-character ULID: 48-bit millisecond time then 80 random bits, Crockford base32."""
+    value = (int(now * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+# ---- Create ------------------------------------------------------------------------------
+
+
+async def create_upload(request: web.Request) -> web.Response:
+    config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
+    identity: Identity = request["identity"]
+    company = config.company(request["company_id"])
+    assert company is not None  # the middleware checked it
+    v11 = request.path.startswith("/rest/v1.1/")
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    wrapped = body.get("upload")
+    if isinstance(wrapped, dict) and len(body) == 1:
+        body = wrapped  # Rails-style wrapping of the same parameters
+    unknown = sorted(set(body) - CREATE_KEYS)
+    if unknown:
+        return api_error(400, "Unknown parameter(s): " + ", ".join(unknown))
+    segments: list[dict[str, object]] = []
+    if "segments" in body:
+        try:
+            segments = plan_segments(config, body["segments"])
+        except ValueError as exc:
+            return api_error(400, {"segments": [str(exc)]})
+    filename = body.get("response_filename")
+    if filename is not None and not isinstance(filename, str):
+        return api_error(400, "response_filename must be a string.")
+    if v11 and not filename:
+        return api_error(400, {"response_filename": ["can't be blank"]})
+    content_type = body.get("response_content_type")
+    if content_type is not None and not isinstance(content_type, str):
+        return api_error(400, "response_content_type must be a string.")
+    attachment = body.get("attachment_content_disposition", True)
+    if not isinstance(attachment, bool):
+        return api_error(400, "attachment_content_disposition must be a boolean.")
+    size = body.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        return api_error(400, "size must be a non-negative integer.")
+    total = sum(int(str(seg["size"])) for seg in segments)
+    if segments and size is not None and size != total:
+        return api_error(400, f"size {size} is not the sum of the segments ({total}).")
+    if not segments and size is not None and size > config.max_upload_size:
+        return api_error(400, f"size exceeds the maximum of {config.max_upload_size} bytes.")
+    now = state.clock.now()
+    uuid = new_ulid(now)
+    key = company.key_for(uuid)
+    project = request.match_info.get("project_id")
+    record = UploadRecord(
+        uuid=uuid,
+        owner=identity.client_id,
+        company_id=company.id,
+        project_id=int(project) if project is not None else None,
+        created=now,
+        expires=now + config.upload_lifetime,
+        bucket=company.bucket,
+        key=key,
+        response_filename=filename,
+        size_hint=total if segments else size,
+        segments=segments,
+    )
+    if segments:
+        state.add_upload(record)
+        return web.json_response(_segmented_answer(request, company, record), status=201)
+    extra: tuple[tuple[str, str], ...] = ()
+    if company.variant:
+        extra = (("success_action_status", "201"), ("x-amz-meta-upload-uuid", uuid))
+    post = PostRequest(
+        bucket=company.bucket,
+        key=key,
+        content_type=content_type or "application/octet-stream",
+        content_disposition=content_disposition(filename or uuid, attachment=attachment),
+        min_size=size if size is not None else 0,
+        max_size=size if size is not None else config.max_upload_size,
+        extra_fields=extra,
+    )
+    url, fields = request.app[SIGNER_KEY](request, company, post, now)
+    state.add_upload(record)
+    request.app[FORMS_KEY][uuid] = (url, fields)
+    return web.json_response({"uuid": uuid, "url": url, "fields": fields}, status=201)
+
+
+def local_signer(config: EmulatorConfig) -> Signer:
+    """Sign for the emulator's own storage at `{origin}/s3/{bucket}`."""
+
+    def sign(
+        request: web.Request, company: CompanyConfig, post: PostRequest, now: float
+    ) -> tuple[str, dict[str, str]]:
+        session = company.variant
+        fields = presigned_post(
+            post,
+            access_key=config.session_access_key if session else config.access_key,
+            secret_key=config.session_secret_key if session else config.secret_key,
+            session_token=config.session_token if session else None,
+            region=config.region,
+            now=now,
+            expires_in=config.upload_lifetime,
+        )
+        return f"{request.url.origin()}/s3/{company.bucket}", fields
+
+    return sign
+
+
+# ---- Show --------------------------------------------------------------------------------
+
+
+async def show_upload(request: web.Request) -> web.Response:
+    """GET .../uploads/{uuid}: the Create answer again; a segmented one with its progress."""
+    record = _owned_upload(request)
+    if isinstance(record, web.Response):
+        return record
+    if _deleted(request, record):
+        return api_error(404, "Upload not found.")
+    if record.segments:
+        company = request.app[CONFIG_KEY].company(record.company_id)
+        assert company is not None
+        return web.json_response(_segmented_answer(request, company, record))
+    url, fields = request.app[FORMS_KEY][record.uuid]
+    return web.json_response({"uuid": record.uuid, "url": url, "fields": fields})
+
+
+def _segmented_answer(
+    request: web.Request, company: CompanyConfig, record: UploadRecord
+) -> dict[str, object]:
+    answers = segment_answers(request, company, record)
+    for answer, segment in zip(answers, record.segments, strict=True):
+        if segment["etag"] is not None:
+            answer["etag"] = segment["etag"]
+    status = "complete" if record.stored is not None else "ready"
+    return {"uuid": record.uuid, "segments": answers, "status": status}
+
+
+# ---- Update (complete a segmented upload) --------------------------------------------------
+
+
+async def update_upload(request: web.Request) -> web.Response:
+    """PATCH .../uploads/{uuid} with every segment's ETag, in order: the object is assembled.
+
+    Published answers: 200, 400 (body not as published), 403 (another identity's upload),
+    410 (the upload was deleted), 422 (the segments do not match what storage received).
+    """
+    record = _owned_upload(request)
+    if isinstance(record, web.Response):
+        return record
+    if _deleted(request, record):
+        return api_error(410, "This upload has been deleted.")
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    given = _update_segments(body)
+    if isinstance(given, web.Response):
+        return given
+    if not record.segments:
+        return api_error(422, "This upload is not a segmented upload.")
+    if len(given) != len(record.segments):
+        return api_error(422, f"Expected {len(record.segments)} segments, got {len(given)}.")
+    for number, (item, segment) in enumerate(zip(given, record.segments, strict=True), start=1):
+        problem = _segment_problem(item, segment)
+        if problem:
+            return api_error(422, f"Segment {number}: {problem}.")
+    if record.stored is None:
+        app = request.app
+        name = hashlib.sha256(f"{record.bucket}/{record.key}".encode()).hexdigest()
+        final = app[DATA_DIR_KEY] / "objects" / name
+        parts = [Path(str(segment["path"])) for segment in record.segments]
+        loop = asyncio.get_running_loop()
+        size, md5 = await loop.run_in_executor(None, assemble_parts, parts, final)
+        stored = StoredObject(record.bucket, record.key, size, md5, str(final))
+        app[STATE_KEY].objects[(record.bucket, record.key)] = stored
+        record.stored = stored
+    segments = []
+    for segment in record.segments:
+        item = {"size": segment["size"], "sha256": segment["sha256"], "etag": segment["etag"]}
+        if segment["md5"] is not None:
+            item["md5"] = segment["md5"]
+        segments.append(item)
+    return web.json_response({"uuid": record.uuid, "status": "complete", "segments": segments})
+
+
+def _update_segments(body: dict[str, object]) -> list[dict[str, object]] | web.Response:
+    """The PATCH body's segments, shaped as the contract publishes (else a 400)."""
+    shape = 'Body must be {"segments": [{"etag": "...", "size"?, "sha256"?, "md5"?}, ...]}.'
+    given = body.get("segments")
+    if set(body) != {"segments"} or not isinstance(given, list):
+        return api_error(400, shape)
+    items: list[dict[str, object]] = []
+    for item in given:
+        if not isinstance(item, dict) or set(item) - UPDATE_SEGMENT_KEYS:
+            return api_error(400, shape)
+        if not isinstance(item.get("etag"), str):
+            return api_error(400, shape)
+        size = item.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+            return api_error(400, shape)
+        if any(name in item and not isinstance(item[name], str) for name in ("sha256", "md5")):
+            return api_error(400, shape)
+        items.append(item)
+    return items
+
+
+def _segment_problem(item: dict[str, object], segment: dict[str, object]) -> str | None:
+    if segment["etag"] is None:
+        return "has not been uploaded"
+    if str(item["etag"]).strip().strip('"') != segment["etag"]:
+        return "ETag does not match the uploaded bytes"
+    if "size" in item and item["size"] != segment["size"]:
+        return "size is not the one given at create"
+    for name in ("sha256", "md5"):
+        known = segment[name]
+        if name in item and known is not None and str(item[name]).lower() != known:
+            return f"{name} is not the one given at create"
+    return None
+
+
+# ---- shared --------------------------------------------------------------------------------
+
+
+def _owned_upload(request: web.Request) -> UploadRecord | web.Response:
+    """The upload named in the path, if it was created in this scope by this identity."""
+    state = request.app[STATE_KEY]
+    identity: Identity = request["identity"]
+    record = state.find_upload(request.match_info["uuid"])
+    project = request.match_info.get("project_id")
+    scope = int(project) if project is not None else None
+    if record is None or record.company_id != request["company_id"] or record.project_id != scope:
+        return api_error(404, "Upload not found.")
+    if record.owner != identity.client_id:
+        return api_error(403, "This upload belongs to another identity.")
+    return record
+
+
+def _deleted(request: web.Request, record: UploadRecord) -> bool:
+    """Procore deletes an upload left unattached for a week."""
+    now = request.app[STATE_KEY].clock.now()
+    return record.attached_to is None and now - record.created > UNATTACHED_LIFETIME
+
+
+async def _json_body(request: web.Request) -> dict[str, object] | web.Response:
+    body: object = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return api_error(400, "Request body must be JSON.")
+    if not isinstance(body, dict):
+        return api_error(400, "Request body must be a JSON object.")
+    return body
+
+
+def add_upload_routes(app: web.Application) -> None:
+    app[FORMS_KEY] = {}  # registered with the routes that fill it
+    for prefix in ("/rest/v1.1", "/rest/v1.0", "/vapid"):
+        for scope in ("projects/{project_id:\\d+}", "companies/{company_id:\\d+}"):
+            app.router.add_post(f"{prefix}/{scope}/uploads", create_upload)
+            if prefix != "/vapid":  # the legacy paths only ever created uploads
+                app.router.add_get(f"{prefix}/{scope}/uploads/{{uuid}}", show_upload)
+                app.router.add_patch(f"{prefix}/{scope}/uploads/{{uuid}}", update_upload)
