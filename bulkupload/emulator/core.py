@@ -10,8 +10,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from .documents.store import DocumentsStore
 
 
 class Clock:
@@ -87,6 +91,10 @@ class EmulatorState:
         self.counters = Counters()
         # Set when storage is external (SeaweedFS): refreshes `objects` and `UploadRecord.stored`.
         self.storage_sync: Callable[[], Awaitable[None]] | None = None
+        # Imported here, not at the top: the Documents store builds on this module's records.
+        from .documents.store import DocumentsStore
+
+        self.documents: DocumentsStore = DocumentsStore(self)
 
     async def sync_storage(self) -> None:
         """Bring `objects` and each upload's `stored` up to date (a no-op for local storage)."""
