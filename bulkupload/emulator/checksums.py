@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from .policy import PolicyViolation
+
 # S3's names (as in "The CRC32 you specified ...") by the suffix of `x-amz-checksum-<suffix>`.
 ALGORITHMS = {
     "crc32": "CRC32",
@@ -33,14 +35,8 @@ class Digest(Protocol):
     def digest(self) -> bytes: ...
 
 
-class ChecksumRefused(Exception):
-    """An integrity field is malformed or does not match the bytes; S3 status, code, message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+class ChecksumRefused(PolicyViolation):
+    """An integrity field is malformed or does not match the bytes (S3 status, code, message)."""
 
 
 class Crc32:
