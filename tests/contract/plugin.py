@@ -60,13 +60,15 @@ class Tally:
     )
     # (operation or route, kind, where, message) -> [count, first test]
     groups: dict[tuple[str, str, str, str], list[Any]] = field(default_factory=dict)
+    refused: dict[tuple[str, str, str, str], list[Any]] = field(default_factory=dict)
     excepted: Counter[str] = field(default_factory=Counter)
 
-    def add_violation(self, violation: Violation, test: str) -> None:
+    def add_violation(self, violation: Violation, test: str, *, refused: bool = False) -> None:
         where = _NUMBER_RE.sub("[*]", violation.where)
         subject = violation.operation or f"{violation.method} {_ID_RE.sub('/{n}', violation.path)}"
         key = (subject, violation.kind, where, violation.message)
-        entry = self.groups.setdefault(key, [0, test, set()])
+        groups = self.refused if refused else self.groups
+        entry = groups.setdefault(key, [0, test, set()])
         entry[0] += 1
         entry[2].add(str(violation.status) if violation.status is not None else "lost")
 
@@ -118,6 +120,8 @@ class ContractCheck:
                 self.tally.excepted[reason] += 1
             for violation in outcome.violations:
                 self.tally.add_violation(violation, self.current_test)
+            for violation in outcome.refused:
+                self.tally.add_violation(violation, self.current_test, refused=True)
             self.pending.extend(outcome.violations)
 
     def after_test(self) -> list[Violation]:
@@ -147,20 +151,8 @@ class ContractCheck:
                 }
                 for op, c in sorted(ops.items())
             },
-            "violation_groups": [
-                {
-                    "operation": subject,
-                    "kind": kind,
-                    "where": where,
-                    "message": message,
-                    "count": count,
-                    "statuses": sorted(statuses),
-                    "first_test": test,
-                }
-                for (subject, kind, where, message), (count, test, statuses) in sorted(
-                    self.tally.groups.items()
-                )
-            ],
+            "violation_groups": _groups(self.tally.groups),
+            "refused_groups": _groups(self.tally.refused),
             "excepted": dict(self.tally.excepted),
         }
 
@@ -168,6 +160,21 @@ class ContractCheck:
         path = self.root / REPORT_NAME
         path.write_text(json.dumps(self.report(), indent=2) + "\n")
         return path
+
+
+def _groups(groups: dict[tuple[str, str, str, str], list[Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "operation": subject,
+            "kind": kind,
+            "where": where,
+            "message": message,
+            "count": count,
+            "statuses": sorted(statuses),
+            "first_test": test,
+        }
+        for (subject, kind, where, message), (count, test, statuses) in sorted(groups.items())
+    ]
 
 
 def format_violations(found: list[Violation]) -> str:
