@@ -10,20 +10,22 @@ Memory bound of a run (the worst case, checked by `benchmarks/`):
   + 500 × ~1 KiB                        one batch of state look-ups / manifest lines
   + the interpreter and libraries       ≈ 60 MB
 With the defaults (concurrency 8, 1 MiB chunks) that is under 80 MB whatever the tree size.
+A server cannot push it much further: each API answer is read up to 8 MiB (`MAX_ANSWER_BYTES`)
+and storage answers up to 64 KiB, so a hostile or broken server adds at most
+(concurrency + 4) × 8 MiB for the API answers in flight.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .models import Target
+from .urls import url_refusal
 
 PRODUCTION_API = "https://api.procore.com"
 PRODUCTION_LOGIN = "https://login.procore.com"
@@ -113,24 +115,16 @@ class Settings:
 
 
 def check_url(url: str, *, allow_http: bool) -> None:
-    """Refuse URLs that would send the token in clear text to another machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"not an http(s) URL: {url!r}")
-    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+    """Refuse URLs that would send the token in clear text to another machine (urls.url_refusal)."""
+    reason = url_refusal(url, allow_http=allow_http)
+    if reason is None:
+        return
+    if reason.startswith("plain http"):
         raise ConfigError(
-            f"refusing plain http to {parts.hostname}: the token would travel unencrypted "
+            f"refusing {reason}: the token would travel unencrypted "
             "(use https, or --allow-http for a test server you trust)"
         )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    raise ConfigError(f"{reason}: {url!r}")
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -5,10 +5,15 @@ BulkUploadError
 ├── AuthError                credentials refused, token unusable (exit 2)
 ├── StateError               the state store cannot be opened or written (exit 2)
 ├── NetworkError             host unreachable, connection reset, timeout (retried)
-├── ApiError                 Procore answered with an error (status, Procore's message)
+├── InsecureConnection       refused before sending: plain http off loopback without --allow-http,
+│   │                        or a TLS certificate that does not verify (never retried)
+│   ├── InsecureApi          the API or login host (also a TargetUnusable: the run stops, exit 2)
+│   └── InsecureStorage      a storage or segment URL: this file fails, the run goes on
+├── ApiError                 Procore answered with an error (status, Procore's message, the call)
 │   ├── RateLimited          429, carries the wait the server asked for (retried)
 │   ├── ApiUnavailable       5xx, may carry Retry-After (retried)
-│   └── NotFound             404: unknown project/company/folder/file
+│   ├── NotFound             404: unknown project/company/folder/file
+│   └── AnswerTooLarge       a success answer over the client's size cap (not read, not retried)
 ├── StorageError             the storage host refused a POST/PUT (status, S3 code)
 │   ├── PolicyExpired        403 "Policy expired": fresh instructions, not a failure
 │   └── StorageUnavailable   5xx from storage (retried)
@@ -16,6 +21,7 @@ BulkUploadError
     ├── FileVanished         deleted between walk and upload
     ├── FileUnreadable       permission or I/O error
     └── FileChanged          size or mtime changed while uploading
+TargetUnusable               the project/company cannot be used by these credentials (exit 2)
 """
 
 from __future__ import annotations
@@ -42,13 +48,26 @@ class NetworkError(BulkUploadError):
 
 
 class ApiError(BulkUploadError):
-    """Procore's API answered with an error status."""
+    """Procore's API answered with an error status.
 
-    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(f"Procore API {status}: {message}")
+    `message` is Procore's own text; `call` names the request as a route template
+    (`POST /rest/v1.0/files`) when known, and appears in str(error) too.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        call: str | None = None,
+    ) -> None:
+        where = f" ({call})" if call else ""
+        super().__init__(f"Procore API {status}{where}: {message}")
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.call = call
 
 
 class RateLimited(ApiError):
@@ -61,6 +80,10 @@ class ApiUnavailable(ApiError):
 
 class NotFound(ApiError):
     """404: the project, company, folder or file does not exist (or is not visible)."""
+
+
+class AnswerTooLarge(ApiError):
+    """A success answer larger than the client reads: the call failed, the answer was dropped."""
 
 
 class StorageError(BulkUploadError):
@@ -102,3 +125,23 @@ class FileChanged(FileProblem):
 
 class TargetUnusable(BulkUploadError):
     """The project/company does not exist or this identity cannot use it: the run stops."""
+
+
+class InsecureConnection(BulkUploadError):
+    """A connection bulkupload refuses to make or finish: never retried, never worked around.
+
+    Plain http to a host other than loopback (without --allow-http), or a TLS certificate that
+    does not verify (bulkupload never disables verification).
+    """
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+class InsecureApi(InsecureConnection, TargetUnusable):
+    """The API or login host cannot be reached safely: no call can succeed, the run stops."""
+
+
+class InsecureStorage(InsecureConnection):
+    """A storage or segment URL cannot be used safely: this file fails, the run goes on."""

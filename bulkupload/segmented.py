@@ -2,7 +2,8 @@
 
 One pass over the file plans the segments (SHA-256 + MD5 each, and the whole file's MD5); then
 each segment's byte range is streamed from a worker thread in 1 MiB chunks, at most `parallel`
-at once, so at most `parallel` × 1 MiB of file data is in memory.
+at once, so at most `parallel` × 1 MiB of file data is in memory. Every segment URL passes the
+connection rule (`bulkupload.urls`) before the first PUT.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from bulkupload.errors import (
     FileProblem,
     FileUnreadable,
     FileVanished,
-    NetworkError,
     PolicyExpired,
     StorageError,
 )
 from bulkupload.models import FileEntry, Target
+from bulkupload.procore.answers import MAX_STORAGE_ANSWER_BYTES, read_capped
 from bulkupload.procore.client import ApiClient
 from bulkupload.procore.documents import remote_name
 from bulkupload.procore.segments import (
@@ -45,12 +46,15 @@ from bulkupload.transfer import (
     check_unchanged,
     parse_s3_error,
     read_exactly,
+    storage_network_error,
     storage_receipt,
 )
+from bulkupload.urls import check_storage_url
 
-__all__ = ["SegmentedReceipt", "plan_segments", "send_segmented"]
+__all__ = ["SegmentedReceipt", "plan_segments", "segment_headers", "send_segmented"]
 
 _CHUNK = 1 << 20
+_OCTETS = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +230,18 @@ def _etag(status: int, headers: Any, body: bytes, md5: str) -> str:
     raise AssertionError("unreachable: storage_receipt raises for error statuses")
 
 
+def segment_headers(signed: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of one segment PUT: the signed ones exactly as Procore returned them, plus
+    `Content-Type: application/octet-stream` (as Procore's tutorial sends) unless they name one.
+
+    Never an Authorization header: storage gets no credentials, whatever an answer says.
+    """
+    headers = [(name, value) for name, value in signed if name.lower() != "authorization"]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", _OCTETS))
+    return headers
+
+
 async def _put(
     storage: aiohttp.ClientSession,
     entry: FileEntry,
@@ -234,24 +250,20 @@ async def _put(
     on_progress: Callable[[int], None] | None,
 ) -> str:
     body = _SegmentBody(entry, segment, offset, on_progress)
-    names = {name.lower() for name, _ in segment.headers}
-    # Only the signed headers: no Content-Type of aiohttp's choosing (and never Authorization).
-    skip = () if "content-type" in names else ("Content-Type",)
     try:
         try:
             async with storage.put(
                 segment.url,
                 data=body,
-                headers=list(segment.headers),
-                skip_auto_headers=skip,
+                headers=segment_headers(segment.headers),
                 allow_redirects=False,
             ) as resp:
-                answer = await resp.read()
+                answer, _ = await read_capped(resp, MAX_STORAGE_ANSWER_BYTES)
                 status, headers = resp.status, resp.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body.failure is not None:
                 raise body.failure from exc
-            raise NetworkError(f"storage PUT failed: {type(exc).__name__}: {exc}") from exc
+            raise storage_network_error("PUT", segment.url, exc) from exc
         return _etag(status, headers, answer, segment.md5)
     except BaseException:
         if body.sent and on_progress is not None:
@@ -307,13 +319,16 @@ async def send_segmented(
     policy: RetryPolicy,
     on_progress: Callable[[int], None] | None = None,
     parallel: int = 2,
+    allow_http: bool = False,
 ) -> SegmentedReceipt:
     """Upload `entry` as a segmented upload and complete it; return the uuid, MD5 and ETags.
 
     Each segment is retried on its own under `policy`; an expired upload is created afresh once.
     `on_progress(n)` gets file bytes as they are sent; whatever did not end in a completed upload
     is reported back negatively. Raises FileVanished/FileUnreadable/FileChanged, PolicyExpired,
-    StorageUnavailable, StorageError, NetworkError or the API's errors.
+    StorageUnavailable, StorageError, NetworkError, the API's errors, or InsecureStorage (a
+    segment URL over plain http to a host other than loopback without `allow_http`, refused
+    before any PUT; or a TLS certificate that does not verify), never retried.
     """
     if parallel < 1:
         raise ValueError("parallel must be at least 1")
@@ -337,6 +352,8 @@ async def send_segmented(
                 content_type=content_type,
                 segments=plans,
             )
+            for segment in segments:  # every URL before the first byte goes anywhere
+                check_storage_url(segment.url, allow_http=allow_http)
             try:
                 etags = await _put_all(
                     storage,

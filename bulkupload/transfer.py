@@ -3,6 +3,7 @@
 The whole body is one custom `Payload`: the fields and part headers are encoded once, the file is
 read in 1 MiB executor reads (small files in one executor call) and hashed on the way, so a body
 costs few `send()` calls, S3 gets its Content-Length, and memory stays near one chunk per upload.
+The storage URL passes the connection rule (`bulkupload.urls`) before any connection is made.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from bulkupload.errors import (
     FileProblem,
     FileUnreadable,
     FileVanished,
+    InsecureStorage,
     NetworkError,
     PolicyExpired,
     StorageError,
     StorageUnavailable,
 )
 from bulkupload.models import FileEntry, StorageReceipt, UploadInstruction
+from bulkupload.procore.answers import MAX_STORAGE_ANSWER_BYTES, read_capped
+from bulkupload.urls import check_storage_url, tls_failure, url_host
 
-__all__ = ["multipart_name", "send_to_storage"]
+__all__ = ["multipart_name", "send_to_storage", "storage_network_error"]
 
 _CHUNK = 1 << 20
 MD5_ETAG = re.compile(r"[0-9a-fA-F]{32}")
@@ -235,6 +239,17 @@ def parse_s3_error(body: bytes) -> tuple[str, str]:
     )
 
 
+def storage_network_error(
+    verb: str, url: str, exc: BaseException
+) -> InsecureStorage | NetworkError:
+    """What a failed storage request means: a TLS failure (this file fails, never retried) or a
+    network error (retried)."""
+    host = url_host(url)
+    if (tls := tls_failure(exc, host)) is not None:
+        return InsecureStorage(tls, host=host)
+    return NetworkError(f"storage {verb} failed: {type(exc).__name__}: {exc}")
+
+
 def _retry_after(headers: Any) -> float | None:
     try:
         return max(float(headers.get("Retry-After")), 0.0)
@@ -266,15 +281,19 @@ async def send_to_storage(
     *,
     chunk_size: int = _CHUNK,
     on_progress: Callable[[int], None] | None = None,
+    allow_http: bool = False,
 ) -> StorageReceipt:
     """POST `entry`'s bytes to storage as `instruction` says: one attempt, never authenticated.
 
     `on_progress(n)` gets file bytes as they are sent; a failed attempt reports minus what it
     counted. Raises FileVanished/FileUnreadable/FileChanged, PolicyExpired, StorageUnavailable,
-    StorageError or NetworkError. Retrying means calling again: the body is built per call.
+    StorageError, NetworkError, or InsecureStorage (plain http to a host other than loopback
+    without `allow_http`, refused before connecting; or a TLS certificate that does not verify),
+    which is never worth another try. Retrying means calling again: the body is built per call.
     """
     if "Authorization" in session.headers or session.auth is not None:
         raise ValueError("the storage session must not carry credentials")
+    check_storage_url(instruction.url, allow_http=allow_http)
     loop = asyncio.get_running_loop()
     file, data, small_md5 = await loop.run_in_executor(None, _open, entry, chunk_size)
     boundary = uuid.uuid4().hex
@@ -293,12 +312,12 @@ async def send_to_storage(
         try:
             # A redirect (S3's TemporaryRedirect) cannot be followed: the body is not re-sendable.
             async with session.post(instruction.url, data=body, allow_redirects=False) as resp:
-                answer = await resp.read()
+                answer, _ = await read_capped(resp, MAX_STORAGE_ANSWER_BYTES)
                 status, headers = resp.status, resp.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body.failure is not None:
                 raise body.failure from exc
-            raise NetworkError(f"storage POST failed: {type(exc).__name__}: {exc}") from exc
+            raise storage_network_error("POST", instruction.url, exc) from exc
         md5 = small_md5 or body.md5
         return storage_receipt(status, headers, answer, md5)
     except BaseException:

@@ -25,6 +25,7 @@ from bulkupload.procore.client import (
     make_api_session,
     make_storage_session,
     procore_message,
+    route,
 )
 from bulkupload.procore.ratelimit import RateLimitPacer
 from bulkupload.procore.uploads import create_upload, parse_instruction
@@ -366,3 +367,24 @@ async def test_redirects_are_not_followed_so_the_token_stays_home(
         await other_server.close()
     assert info.value.status == 302
     assert elsewhere.seen == []
+
+
+def test_routes_fold_ids_and_drop_queries() -> None:
+    assert route("PATCH", "/rest/v1.0/files/123?project_id=42") == "PATCH /rest/v1.0/files/{id}"
+    assert route("POST", "/rest/v1.1/projects/42/uploads") == (
+        "POST /rest/v1.1/projects/{id}/uploads"
+    )
+
+
+async def test_answers_name_their_call(
+    api: tuple[Api, str], session: aiohttp.ClientSession
+) -> None:
+    state, base = api
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"id": 1}, status=201)
+
+    state.handler = ok
+    c = ApiClient(session, base, company_id=1, tokens=CountingTokens(), policy=INSTANT)
+    answer = await c.request("POST", "/rest/v1.0/folders", json={"folder": {"name": "a"}})
+    assert (answer.status, answer.data, answer.call) == (201, {"id": 1}, "POST /rest/v1.0/folders")

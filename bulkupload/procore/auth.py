@@ -1,18 +1,23 @@
 """Access tokens for Procore's API: a fixed token, or OAuth client credentials renewed early.
 
-Tokens and secrets never appear in reprs, logs or error messages.
+Tokens and secrets never appear in reprs, logs or error messages. The login URL passes the same
+connection rule as every other (`bulkupload.urls`), redirects are not followed (the secret would
+follow them), and the token answer is read up to `MAX_ANSWER_BYTES`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
 
-from bulkupload.errors import ApiUnavailable, AuthError, NetworkError
+from bulkupload.errors import ApiUnavailable, AuthError, InsecureApi, NetworkError
+from bulkupload.procore.answers import MAX_ANSWER_BYTES, read_capped
+from bulkupload.urls import tls_failure, url_host, url_refusal
 
 __all__ = ["ClientCredentials", "StaticToken", "TokenSource"]
 
@@ -65,7 +70,15 @@ class ClientCredentials:
         *,
         renew_margin: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        allow_http: bool = False,
     ) -> None:
+        """`allow_http` is the run's `--allow-http`: plain http to a login host other than
+        loopback is refused (InsecureApi) unless it is set."""
+        if (reason := url_refusal(login_url, allow_http=allow_http)) is not None:
+            raise InsecureApi(
+                f"refusing to send the client secret to {reason}: use https or --allow-http",
+                host=url_host(login_url),
+            )
         self._session = session
         self._url = login_url.rstrip("/") + "/oauth/token"
         self._client_id = client_id
@@ -101,18 +114,29 @@ class ClientCredentials:
             self._token = None
 
     async def _fetch(self) -> str:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
+        # multipart/form-data, as Procore's OAuth pages send it (`curl -F`); the contract
+        # publishes JSON and multipart, not urlencoded.
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("grant_type", "client_credentials")
+        form.add_field("client_id", self._client_id)
+        form.add_field("client_secret", self._client_secret)
         started = self._clock()
         try:
-            async with self._session.post(self._url, data=form) as resp:
+            async with self._session.post(self._url, data=form, allow_redirects=False) as resp:
                 status = resp.status
-                body: object = await resp.json(content_type=None) if status < 300 else None
+                raw, complete = await read_capped(resp, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            host = url_host(self._url)
+            if (tls := tls_failure(exc, host)) is not None:
+                raise InsecureApi(tls, host=host) from exc
             raise NetworkError(f"cannot reach the login server: {type(exc).__name__}") from exc
+        if status < 300 and not complete:
+            raise AuthError(
+                f"the login server's answer to POST /oauth/token is larger than "
+                f"{MAX_ANSWER_BYTES >> 20} MiB; not read"
+            )
+        try:
+            body: object = json.loads(raw) if status < 300 and raw.strip() else None
         except ValueError as exc:  # a body that is not JSON
             raise AuthError("the login server answered with something other than JSON") from exc
         self.fetches += 1

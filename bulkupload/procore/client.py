@@ -1,7 +1,10 @@
 """One door to Procore's REST API: auth headers per request, pacing, retries, errors as ours.
 
 The token is added per request, only for the API host, and never as a session default, so no
-other request made with the same session (or a storage session) can carry it.
+other request made with the same session (or a storage session) can carry it. The API host must
+pass the connection rule (`bulkupload.urls`); TLS verification stays on, and a certificate that
+does not verify stops the run instead of being retried. Answers are read up to
+`MAX_ANSWER_BYTES`, so answers in flight never hold more than that cap per connection.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json as jsonlib
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,19 +22,24 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from bulkupload.errors import (
+    AnswerTooLarge,
     ApiError,
     ApiUnavailable,
     AuthError,
     BulkUploadError,
+    InsecureApi,
     NetworkError,
     NotFound,
     RateLimited,
 )
+from bulkupload.procore.answers import MAX_ANSWER_BYTES, read_capped
 from bulkupload.procore.auth import TokenSource
 from bulkupload.procore.ratelimit import RateLimitPacer
 from bulkupload.retry import RetryPolicy, call_with_retries
+from bulkupload.urls import tls_failure, url_refusal
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "ApiClient",
     "ApiResponse",
     "ApiStats",
@@ -38,6 +47,7 @@ __all__ = [
     "make_storage_session",
     "procore_message",
     "retry_after_seconds",
+    "route",
 ]
 
 _MESSAGE_LIMIT = 300  # keep one-line messages readable when a proxy answers with a whole page
@@ -45,11 +55,13 @@ _MESSAGE_LIMIT = 300  # keep one-line messages readable when a proxy answers wit
 
 @dataclass(frozen=True)
 class ApiResponse:
-    """A successful answer: status, headers and the decoded JSON body (None when empty)."""
+    """A successful answer: status, headers, the decoded JSON body (None when empty) and the call
+    that got it, as a route template (`POST /rest/v1.0/files`)."""
 
     status: int
     headers: dict[str, str]
     data: Any
+    call: str = ""
 
 
 @dataclass
@@ -66,7 +78,9 @@ class ApiStats:
 def make_api_session(concurrency: int) -> aiohttp.ClientSession:
     """A session for Procore's API, sized for `concurrency` requests in flight.
 
-    TLS verification stays on; no default headers (the client adds auth per request).
+    TLS verification stays on (aiohttp's default verifying context); no default headers
+    (the client adds auth per request). Answers in flight: at most (concurrency + 4) ×
+    `MAX_ANSWER_BYTES`.
     """
     return _make_session(concurrency)
 
@@ -135,8 +149,9 @@ def _message_from_json(data: object) -> str:
 _ID = re.compile(r"/\d+")
 
 
-def _route(method: str, path: str) -> str:
-    return f"{method} {_ID.sub('/{id}', path)}"
+def route(method: str, path: str) -> str:
+    """The call as a route template, ids folded: `PATCH /rest/v1.0/files/{id}`."""
+    return f"{method} {_ID.sub('/{id}', path.split('?', 1)[0])}"
 
 
 class ApiClient:
@@ -151,15 +166,26 @@ class ApiClient:
         tokens: TokenSource,
         policy: RetryPolicy,
         pacer: RateLimitPacer | None = None,
+        allow_http: bool = False,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
+        """`allow_http` is the run's `--allow-http`: plain http to a host other than loopback is
+        refused (InsecureApi) unless it is set. A success answer over `max_answer_bytes` fails
+        its call (AnswerTooLarge)."""
         self._session = session
         self._base = URL(base_url.rstrip("/"))
         if not self._base.host:
             raise ValueError(f"API base URL has no host: {base_url!r}")
+        if (reason := url_refusal(str(self._base), allow_http=allow_http)) is not None:
+            raise InsecureApi(
+                f"refusing to send the API token to {reason}: use https or --allow-http",
+                host=self._base.host,
+            )
         self._company_id = company_id
         self._tokens = tokens
         self._policy = policy
         self._pacer = pacer
+        self._max_answer = max_answer_bytes
         self.stats = ApiStats()
 
     def __repr__(self) -> str:
@@ -171,23 +197,31 @@ class ApiClient:
         path: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> ApiResponse:
         """Send one API call (retried under the policy) and return its successful answer.
 
-        Raises AuthError, NotFound, ApiError, RateLimited/ApiUnavailable/NetworkError when
-        retries are exhausted.
+        The body is `json`, or `form` sent as multipart/form-data with its fields in order (names
+        such as `file[name]` go unescaped); not both. Raises AuthError, NotFound, ApiError
+        (AnswerTooLarge for a success answer over `MAX_ANSWER_BYTES`), InsecureApi (TLS
+        verification failed: never retried), RateLimited/ApiUnavailable/NetworkError when
+        retries are exhausted. Every ApiError names the call (`.call`).
         """
+        if json is not None and form is not None:
+            raise ValueError("an API call sends json or form, not both")
         url = URL(str(self._base) + path)
         # The token belongs to Procore: refuse to send it anywhere else (e.g. an absolute path).
         base = self._base
         if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
             raise ValueError(f"refusing to send the API token to {url.host}")
-        self.stats.by_route[_route(method, path)] += 1
+        call = route(method, path)
+        self.stats.by_route[call] += 1
+        request = _Request(method, url, call, json, form, params)
         try:
             return await call_with_retries(
                 self._policy,
-                lambda: self._authorized(method, url, json, params),
+                lambda: self._authorized(request),
                 on_retry=self._count_retry,
             )
         except BulkUploadError:
@@ -197,49 +231,66 @@ class ApiClient:
     def _count_retry(self) -> None:
         self.stats.retries += 1
 
-    async def _authorized(
-        self, method: str, url: URL, json: Any, params: dict[str, str] | None
-    ) -> ApiResponse:
+    async def _authorized(self, request: _Request) -> ApiResponse:
         token = await self._tokens.token()
-        status, headers, body = await self._send(method, url, json, params, token)
+        status, headers, body = await self._send(request, token)
         if status == 401:
             # Expired or revoked: one fresh token, one more try; concurrent 401s fetch once.
             await self._tokens.invalidate(token)
             token = await self._tokens.token()
-            status, headers, body = await self._send(method, url, json, params, token)
+            status, headers, body = await self._send(request, token)
             if status == 401:
                 raise AuthError("Procore rejected a freshly fetched access token (401)")
-        return self._answer(status, headers, body)
+        return self._answer(request.call, status, headers, body)
 
     async def _send(
-        self, method: str, url: URL, json: Any, params: dict[str, str] | None, token: str
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        self, request: _Request, token: str
+    ) -> tuple[int, CIMultiDictProxy[str], bytes | None]:
+        """One exchange; the body is None when a success answer was over the cap (unread)."""
         ticket = await self._pacer.acquire() if self._pacer is not None else None
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if self._company_id is not None:
             headers["Procore-Company-Id"] = str(self._company_id)
+        method, url = request.method, request.url
         try:
             # No redirects: the token must not follow one anywhere.
             async with self._session.request(
-                method, url, json=json, params=params, headers=headers, allow_redirects=False
+                method,
+                url,
+                json=request.json,
+                data=request.form_data(),  # built per attempt: a FormData cannot be re-sent
+                params=request.params,
+                headers=headers,
+                allow_redirects=False,
             ) as resp:
-                body = await resp.read()
                 status, answer_headers = resp.status, resp.headers
+                body, complete = await read_capped(resp, self._max_answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if (tls := tls_failure(exc, url.host or "?")) is not None:
+                raise InsecureApi(tls, host=url.host or "?") from exc
             raise NetworkError(f"{method} {url.path}: {type(exc).__name__}: {exc}") from exc
         finally:
             self.stats.calls += 1
         if self._pacer is not None:
             self._pacer.update(answer_headers, time.time(), ticket=ticket)
-        return status, answer_headers, body
+        # An error answer's prefix is enough for its message; a success must be whole.
+        return status, answer_headers, body if complete or status >= 300 else None
 
-    def _answer(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> ApiResponse:
+    def _answer(
+        self, call: str, status: int, headers: CIMultiDictProxy[str], body: bytes | None
+    ) -> ApiResponse:
+        if body is None:
+            raise AnswerTooLarge(
+                status,
+                f"the answer is larger than {_size(self._max_answer)}; not read",
+                call=call,
+            )
         if 200 <= status < 300:
             try:
                 data = jsonlib.loads(body) if body.strip() else None
             except ValueError:
                 data = None
-            return ApiResponse(status, dict(headers), data)
+            return ApiResponse(status, dict(headers), data, call)
         message = procore_message(body, f"HTTP {status}")
         if status == 429:
             self.stats.rate_limited += 1
@@ -251,9 +302,37 @@ class ApiClient:
                     wait = None
             if self._pacer is not None:
                 self._pacer.note_429(wait if wait is not None else 1.0, time.time())
-            raise RateLimited(status, message, retry_after=wait)
+            raise RateLimited(status, message, retry_after=wait, call=call)
         if status >= 500:
-            raise ApiUnavailable(status, message, retry_after=retry_after_seconds(headers))
+            raise ApiUnavailable(
+                status, message, retry_after=retry_after_seconds(headers), call=call
+            )
         if status == 404:
-            raise NotFound(status, message)
-        raise ApiError(status, message)
+            raise NotFound(status, message, call=call)
+        raise ApiError(status, message, call=call)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One API call as given: everything an attempt needs to send it again from scratch."""
+
+    method: str
+    url: URL
+    call: str
+    json: Any
+    form: Mapping[str, str] | None
+    params: dict[str, str] | None
+
+    def form_data(self) -> aiohttp.FormData | None:
+        if self.form is None:
+            return None
+        # quote_fields=False: names like `file[name]` go as written (Rails reads the brackets);
+        # aiohttp still escapes quotes and backslashes in them.
+        data = aiohttp.FormData(quote_fields=False, default_to_multipart=True)
+        for name, value in self.form.items():
+            data.add_field(name, value)
+        return data

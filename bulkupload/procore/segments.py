@@ -65,42 +65,48 @@ async def create_segmented_upload(
         "segments": [_segment_json(plan) for plan in segments],
     }
     answer = await api.request("POST", target.uploads_path(_API_VERSION), json=body)
-    return parse_segmented_upload(answer.status, answer.data, segments)
+    return parse_segmented_upload(answer.status, answer.data, segments, call=answer.call or None)
 
 
 def parse_segmented_upload(
-    status: int, data: object, plans: Sequence[SegmentPlan]
+    status: int, data: object, plans: Sequence[SegmentPlan], *, call: str | None = None
 ) -> tuple[str, list[SegmentTarget]]:
     """Turn a segmented Create Upload answer into PUT targets matching `plans` one for one.
 
     URLs and headers are kept exactly as sent (names, values, order): they are signed.
     """
     if not isinstance(data, dict):
-        raise ApiError(status, "Create Upload answered without a JSON object")
+        raise ApiError(status, "Create Upload answered without a JSON object", call=call)
     uuid, answers = data.get("uuid"), data.get("segments")
     if not isinstance(uuid, str) or not uuid:
-        raise ApiError(status, "Create Upload answer has no uuid")
+        raise ApiError(status, "Create Upload answer has no uuid", call=call)
     if not isinstance(answers, list) or len(answers) != len(plans):
         count = len(answers) if isinstance(answers, list) else "no"
         raise ApiError(
-            status, f"Create Upload answered {count} segments, {len(plans)} were asked for"
+            status,
+            f"Create Upload answered {count} segments, {len(plans)} were asked for",
+            call=call,
         )
     targets = []
     for number, (answer, plan) in enumerate(zip(answers, plans, strict=True), start=1):
         fields = answer if isinstance(answer, dict) else {}
         url, headers = fields.get("url"), fields.get("headers")
         if not isinstance(url, str) or not url:
-            raise ApiError(status, f"Create Upload segment {number} has no url")
+            raise ApiError(status, f"Create Upload segment {number} has no url", call=call)
         if headers is None:
             headers = {}
         if not isinstance(headers, dict):
-            raise ApiError(status, f"Create Upload segment {number} has no headers object")
+            raise ApiError(
+                status, f"Create Upload segment {number} has no headers object", call=call
+            )
         pairs = tuple((str(name), str(value)) for name, value in headers.items())
         # A size other than ours would make storage reject every byte we send: say so now.
         if fields.get("size", plan.size) != plan.size or any(
             name.lower() == "content-length" and value != str(plan.size) for name, value in pairs
         ):
-            raise ApiError(status, f"Create Upload segment {number} is not {plan.size} bytes")
+            raise ApiError(
+                status, f"Create Upload segment {number} is not {plan.size} bytes", call=call
+            )
         targets.append(
             SegmentTarget(size=plan.size, sha256=plan.sha256, md5=plan.md5, url=url, headers=pairs)
         )
@@ -130,4 +136,6 @@ async def complete_segmented_upload(
     data = answer.data
     state = data.get("status") if isinstance(data, dict) else None
     if state is not None and state != "complete":
-        raise ApiError(answer.status, f"segmented upload {uuid} is {state!r}, not complete")
+        raise ApiError(
+            answer.status, f"segmented upload {uuid} is {state!r}, not complete", call=answer.call
+        )

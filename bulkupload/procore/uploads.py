@@ -28,23 +28,24 @@ async def create_upload(
     if size is not None:
         body["size"] = size
     answer = await api.request("POST", target.uploads_path(api_version), json=body)
-    return parse_instruction(answer.status, answer.data)
+    return parse_instruction(answer.status, answer.data, call=answer.call or None)
 
 
-def parse_instruction(status: int, data: object) -> UploadInstruction:
+def parse_instruction(status: int, data: object, *, call: str | None = None) -> UploadInstruction:
     """Turn Create Upload's JSON into an instruction, keeping the fields in the server's order.
 
     Field names and values are never assumed: whatever the server sent is posted back unaltered.
+    An unusable answer is an ApiError naming `call`.
     """
     if not isinstance(data, dict):
-        raise ApiError(status, "Create Upload answered without a JSON object")
+        raise ApiError(status, "Create Upload answered without a JSON object", call=call)
     uuid, url, fields = data.get("uuid"), data.get("url"), data.get("fields")
     if not isinstance(uuid, str) or not uuid:
-        raise ApiError(status, "Create Upload answer has no uuid")
+        raise ApiError(status, "Create Upload answer has no uuid", call=call)
     if not isinstance(url, str) or not url:
-        raise ApiError(status, "Create Upload answer has no url")
+        raise ApiError(status, "Create Upload answer has no url", call=call)
     if not isinstance(fields, dict):
-        raise ApiError(status, "Create Upload answer has no fields object")
+        raise ApiError(status, "Create Upload answer has no fields object", call=call)
     # json.loads keeps the server's order; posting the fields back in it is the safe reading.
     pairs = tuple((str(name), _field_text(value)) for name, value in fields.items())
     return UploadInstruction(uuid=uuid, url=url, fields=pairs, created=time.monotonic())
