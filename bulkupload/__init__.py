@@ -6,6 +6,7 @@ programs that embed it.
 
 from .config import Credentials, Settings
 from .errors import (
+    AnswerTooLarge,
     ApiError,
     ApiUnavailable,
     AuthError,
@@ -15,6 +16,9 @@ from .errors import (
     FileProblem,
     FileUnreadable,
     FileVanished,
+    InsecureApi,
+    InsecureConnection,
+    InsecureStorage,
     NetworkError,
     NotFound,
     PolicyExpired,
@@ -29,6 +33,7 @@ from .models import FileEntry, FileResult, SkippedEntry, Status, Target
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnswerTooLarge",
     "ApiError",
     "ApiUnavailable",
     "AuthError",
@@ -41,6 +46,9 @@ __all__ = [
     "FileResult",
     "FileUnreadable",
     "FileVanished",
+    "InsecureApi",
+    "InsecureConnection",
+    "InsecureStorage",
     "NetworkError",
     "NotFound",
     "PolicyExpired",

@@ -98,6 +98,7 @@ async def attach_all(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[
                         folder_id=folder_id,
                         name=posixpath.basename(rel),
                         upload_uuid=str(record["upload_uuid"]),
+                        size=int(record.get("size") or 0),
                         on_conflict=args.on_conflict,
                     )
                 except ApiError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from aiohttp import web
+from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Handler
 from hypothesis import given
@@ -23,6 +23,7 @@ from bulkupload.models import Target
 from bulkupload.procore.documents import (
     ApiRequester,
     FolderMirror,
+    RemoteFile,
     attach,
     remote_name,
 )
@@ -63,12 +64,18 @@ class LoopbackRequester:
         path: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Answer:
         self.calls.append((method, path))
         headers = {"Procore-Company-Id": str(COMPANY_ID)}
+        body: FormData | None = None
+        if form is not None:
+            body = FormData()
+            for key, value in form.items():
+                body.add_field(key, value)
         async with self.client.request(
-            method, path, json=json, params=params, headers=headers
+            method, path, json=json, data=body, params=params, headers=headers
         ) as resp:
             data = await resp.json()
             if resp.status >= 400:
@@ -144,7 +151,11 @@ async def test_existing_tree_is_listed_once_per_folder(
     first = FolderMirror(api, PROJECT)
     c_id = await first.folder_id_for("A/B/C")
     await first.attach(
-        folder_id=c_id, name="f.txt", upload_uuid=upload(state, "u1"), on_conflict="skip"
+        folder_id=c_id,
+        name="f.txt",
+        upload_uuid=upload(state, "u1"),
+        size=len("u1"),
+        on_conflict="skip",
     )
     await first.folder_id_for("A/D")
     api.calls.clear()
@@ -159,7 +170,7 @@ async def test_existing_tree_is_listed_once_per_folder(
     # Root, A and A/B were listed to find their children; the leaves A/B/C and A/D were not.
     assert len(api.calls) == len(listed) == 3
     found = await second.existing_file(c_id, "f.txt")
-    assert found is not None and found.latest_version == 1 and found.latest_upload_uuid == "u1"
+    assert found is not None and found.latest_version == 1 and found.size == len("u1")
     assert await second.existing_file(c_id, "other.txt") is None
     assert len(api.calls) == 4  # existing_file listed A/B/C once
 
@@ -174,7 +185,11 @@ async def test_fresh_run_stays_within_the_call_budget(
         folder, _, name = rel.rpartition("/")
         folder_id = await mirror.folder_id_for(folder)
         result = await mirror.attach(
-            folder_id=folder_id, name=name, upload_uuid=upload(state, rel), on_conflict="version"
+            folder_id=folder_id,
+            name=name,
+            upload_uuid=upload(state, rel),
+            size=len(rel),
+            on_conflict="version",
         )
         assert result.action == "created" and result.version == 1
 
@@ -192,18 +207,30 @@ async def test_on_conflict_modes(api: LoopbackRequester, state: EmulatorState) -
     mirror = FolderMirror(api, PROJECT)
     folder = await mirror.folder_id_for("X")
     made = await mirror.attach(
-        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u1"), on_conflict="version"
+        folder_id=folder,
+        name="r.pdf",
+        upload_uuid=upload(state, "u1"),
+        size=len("u1"),
+        on_conflict="version",
     )
     assert made.action == "created"
     api.calls.clear()
 
     skipped = await mirror.attach(
-        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u2"), on_conflict="skip"
+        folder_id=folder,
+        name="r.pdf",
+        upload_uuid=upload(state, "u2"),
+        size=len("u2"),
+        on_conflict="skip",
     )
     assert (skipped.action, skipped.file_id, api.calls) == ("skipped", made.file_id, [])
 
     versioned = await mirror.attach(
-        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u3"), on_conflict="version"
+        folder_id=folder,
+        name="r.pdf",
+        upload_uuid=upload(state, "u3"),
+        size=len("u3"),
+        on_conflict="version",
     )
     assert (versioned.action, versioned.file_id, versioned.version) == (
         "versioned",
@@ -211,10 +238,14 @@ async def test_on_conflict_modes(api: LoopbackRequester, state: EmulatorState) -
         2,
     )
     cached = await mirror.existing_file(folder, "r.pdf")
-    assert cached is not None and cached.latest_version == 2 and cached.latest_upload_uuid == "u3"
+    assert cached is not None and cached.latest_version == 2 and cached.size == len("u3")
 
     renamed = await mirror.attach(
-        folder_id=folder, name="r.pdf", upload_uuid=upload(state, "u4"), on_conflict="rename"
+        folder_id=folder,
+        name="r.pdf",
+        upload_uuid=upload(state, "u4"),
+        size=len("u4"),
+        on_conflict="rename",
     )
     assert (renamed.action, renamed.name) == ("renamed", "r (1).pdf")
     assert await mirror.existing_file(folder, "r (1).pdf") is not None
@@ -236,11 +267,19 @@ async def test_name_taken_by_someone_else(
     other_folder = await other.folder_id_for("Shared")
     assert other_folder == folder
     await other.attach(
-        folder_id=folder, name="s.txt", upload_uuid=upload(state, "theirs"), on_conflict="skip"
+        folder_id=folder,
+        name="s.txt",
+        upload_uuid=upload(state, "theirs"),
+        size=len("theirs"),
+        on_conflict="skip",
     )
 
     result = await mine.attach(
-        folder_id=folder, name="s.txt", upload_uuid=upload(state, "mine"), on_conflict=mode
+        folder_id=folder,
+        name="s.txt",
+        upload_uuid=upload(state, "mine"),
+        size=len("mine"),
+        on_conflict=mode,
     )
     assert result.action == action
     (f,) = (await tree(api))["folders"][0]["files"]
@@ -254,10 +293,10 @@ async def test_lost_answer_retry_is_recognised(
     folder = await mirror.folder_id_for("")
     first = await attach(
         api, PROJECT, folder_id=folder, name="once.txt", upload_uuid=upload(state, "u"),
-        on_conflict="version", existing=None,
+        size=len("u"), on_conflict="version", existing=None,
     )  # fmt: skip
     again = await attach(
-        api, PROJECT, folder_id=folder, name="once.txt", upload_uuid="u",
+        api, PROJECT, folder_id=folder, name="once.txt", upload_uuid="u", size=1,
         on_conflict="version", existing=None,
     )  # fmt: skip
     assert (again.action, again.file_id, again.version) == ("created", first.file_id, 1)
@@ -277,7 +316,7 @@ async def test_company_target_and_undecodable_names(
     mirror = FolderMirror(api, company, "Base")
     folder = await mirror.folder_id_for("caf\udce9")
     result = await mirror.attach(
-        folder_id=folder, name="x\udcff.txt", upload_uuid=upload(state, "c", None),
+        folder_id=folder, name="x\udcff.txt", upload_uuid=upload(state, "c", None), size=len("c"),
         on_conflict="version",
     )  # fmt: skip
     assert result.name == "x\ufffd.txt"
@@ -286,7 +325,11 @@ async def test_company_target_and_undecodable_names(
     assert folder_names(got) == {"Base", "Base/caf\ufffd"}
     with pytest.raises(ApiError, match="another"):  # a project upload is refused at company level
         await mirror.attach(
-            folder_id=folder, name="p.txt", upload_uuid=upload(state, "p"), on_conflict="version"
+            folder_id=folder,
+            name="p.txt",
+            upload_uuid=upload(state, "p"),
+            size=len("p"),
+            on_conflict="version",
         )
 
 
@@ -296,3 +339,70 @@ def test_remote_name_is_valid_text_and_keeps_valid_names(raw: bytes) -> None:
     remote = remote_name(local)
     remote.encode("utf-8")  # strict: raises on any surrogate left behind
     assert remote == raw.decode("utf-8", "replace")
+
+
+async def pin_form(api: LoopbackRequester, form: int | None) -> int:
+    """Pin the emulator's answer form for unpublished refusals; returns how many forms exist."""
+    async with api.client.post("/_emulator/documents/clash-form", json={"form": form}) as r:
+        assert r.status == 200
+        return int((await r.json())["count"])
+
+
+async def test_every_clash_answer_form_is_resolved_from_the_listing(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    """Procore publishes no status or wording for a name clash: whatever the emulator answers,
+    the client looks at the folder and acts on what it finds."""
+    count = await pin_form(api, None)
+    assert count >= 6
+    for form in range(count):
+        await pin_form(api, form)
+        mine = FolderMirror(api, PROJECT)
+        await mine.folder_id_for("")  # root listed before the other uploader acts
+        other = FolderMirror(api, PROJECT)
+        theirs = await other.folder_id_for(f"Clash{form}")
+        # Folder clash: the folder is adopted, not created twice, not failed.
+        assert await mine.folder_id_for(f"Clash{form}") == theirs
+        assert await mine.existing_file(theirs, "s.txt") is None  # listing cached, then the race
+        await other.attach(
+            folder_id=theirs, name="s.txt", upload_uuid=upload(state, f"theirs{form}"),
+            size=len(f"theirs{form}"), on_conflict="skip",
+        )  # fmt: skip
+        # File clash: someone else's file, so --on-conflict version adds our bytes as version 2.
+        result = await mine.attach(
+            folder_id=theirs, name="s.txt", upload_uuid=upload(state, f"m{form}"),
+            size=len(f"m{form}"), on_conflict="version",
+        )  # fmt: skip
+        assert (result.action, result.version) == ("versioned", 2), form
+        # The same PATCH again, as a retry after a lost answer would send it (the file as it was
+        # before: one version): the upload is already attached, and the listing shows it is ours.
+        before = RemoteFile(result.file_id or 0, "s.txt", len(f"theirs{form}"), latest_version=1)
+        again = await attach(
+            api, PROJECT, folder_id=theirs, name="s.txt", upload_uuid=f"m{form}",
+            size=len(f"m{form}"), on_conflict="version", existing=before,
+        )  # fmt: skip
+        assert (again.action, again.version) == ("versioned", 2), form
+    node = next(f for f in (await tree(api))["folders"] if f["name"] == "Clash0")
+    assert [len(f["versions"]) for f in node["files"]] == [2]
+
+
+async def test_a_checked_out_file_fails_clearly(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    mirror = FolderMirror(api, PROJECT)
+    folder = await mirror.folder_id_for("Locked")
+    made = await mirror.attach(
+        folder_id=folder, name="l.pdf", upload_uuid=upload(state, "l1"), size=2,
+        on_conflict="version",
+    )  # fmt: skip
+    body = {"project_id": PROJECT.id, "file_id": made.file_id, "until": state.clock.now() + 3600}
+    async with api.client.post("/_emulator/documents/checkout", json=body) as r:
+        assert r.status == 200
+    with pytest.raises(ApiError) as caught:
+        await mirror.attach(
+            folder_id=folder, name="l.pdf", upload_uuid=upload(state, "l2"), size=2,
+            on_conflict="version",
+        )  # fmt: skip
+    assert caught.value.status == 409
+    (node,) = next(f for f in (await tree(api))["folders"] if f["name"] == "Locked")["files"]
+    assert len(node["versions"]) == 1

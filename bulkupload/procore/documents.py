@@ -7,13 +7,15 @@ file costs one call to attach (none to skip).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import anyio
 
-from bulkupload.errors import ApiError
+from bulkupload.errors import ApiError, AuthError, BulkUploadError, NetworkError, NotFound
 from bulkupload.models import Target
 
 __all__ = [
@@ -58,6 +60,7 @@ class ApiRequester(Protocol):
         path: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         # dict, not Mapping: a protocol parameter must be no wider than the real client's.
         params: dict[str, str] | None = None,
     ) -> ApiResponseLike: ...
@@ -117,31 +120,55 @@ class DocumentsTarget:
 
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
-    """A file already in Documents, as far as the listing tells: its latest version's facts."""
+    """A file already in Documents, as far as the published File object tells.
+
+    Procore returns no upload uuid and no content hash, so what a client can know of a version
+    is its number, size, creation time and creator (`latest_*`).
+    """
 
     id: int
     name: str
     size: int | None
-    versions: int
     latest_version: int | None
-    latest_upload_uuid: str | None
+    latest_created_at: float | None = None
+    latest_created_by: int | None = None
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> RemoteFile:
         versions = [v for v in obj.get("file_versions") or [] if isinstance(v, Mapping)]
-        latest = max(versions, key=lambda v: int(v.get("number") or 0), default=None)
+        latest = max(versions, key=lambda v: _int(v.get("number")) or 0, default=None)
         size = obj.get("size")
         if size is None and latest is not None:
             size = latest.get("size")
-        number = latest.get("number") if latest is not None else None
+        creator = latest.get("created_by") if latest is not None else None
         return cls(
             id=int(obj["id"]),
             name=str(obj["name"]),
-            size=None if size is None else int(size),
-            versions=len(versions),
-            latest_version=None if number is None else int(number),
-            latest_upload_uuid=None if latest is None else latest.get("upload_uuid"),
+            size=_int(size),
+            latest_version=None if latest is None else _int(latest.get("number")),
+            latest_created_at=None if latest is None else _timestamp(latest.get("created_at")),
+            latest_created_by=_int(creator.get("id")) if isinstance(creator, Mapping) else None,
         )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(value: Any) -> float | None:
+    """Unix seconds of an ISO 8601 date-time (``...Z`` or with an offset); None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,20 +205,50 @@ class FolderListing:
 async def list_folder(
     requester: ApiRequester, target: Target | DocumentsTarget, folder_id: int | None
 ) -> FolderListing:
-    """One folder's children (`None`: the root), in one API call."""
+    """One folder's children (`None`: the root), in one API call.
+
+    Only each file's latest version is asked for: that is all a run needs, and it keeps the
+    answer of a big folder (not paginated) small.
+    """
     docs = DocumentsTarget.of(target)
     path = docs.folders_path if folder_id is None else docs.folder_path(folder_id)
-    resp = await requester.request("GET", path, params=docs.params())
+    # Published for project-level folders only; the company level lists every version.
+    params = (
+        docs.params(show_latest_file_version_only="true")
+        if docs.kind == "project"
+        else docs.params()
+    )
+    resp = await requester.request("GET", path, params=params)
     return FolderListing.from_json(resp.data)
-
-
-def _name_taken(exc: ApiError) -> bool:
-    # Procore words this "Name has already been taken" in varying body shapes; match loosely.
-    return exc.status in (400, 409, 422) and "taken" in f"{exc.message} {exc}".lower()
 
 
 def _split(path: str) -> list[str]:
     return [remote_name(part) for part in path.split("/") if part]
+
+
+# A write whose answer went missing (lost connection, a 5xx, or a 4xx on the client's retry
+# because the first try already did the work) is settled by looking at Procore's state. These
+# errors are never such a case: they say nothing was done or that nothing can be looked at.
+_UNAMBIGUOUS = (AuthError, NotFound)
+# Procore's clock and ours may differ; a version created this long before our call is not ours.
+CLOCK_SKEW = 300.0
+
+
+def _ambiguous(exc: BulkUploadError) -> bool:
+    if isinstance(exc, _UNAMBIGUOUS):
+        return False
+    return isinstance(exc, ApiError | NetworkError)
+
+
+def _form(root: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """The published multipart form of a Documents write: ``file[name]`` and so on."""
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        out[f"{root}[{key}]"] = text
+    return out
 
 
 class FolderMirror:
@@ -200,6 +257,8 @@ class FolderMirror:
     Safe under many concurrent callers: a per-path lock makes each folder be looked up and
     created once; listings are cached (folders and files) so `existing_file` costs no call.
     `folders_listed` and `folders_created` count the API calls made, for progress and tests.
+    `me` is the Procore user id of our own identity, learnt from the first version we create
+    (`created_by`), and used to tell our own earlier work from someone else's.
     """
 
     def __init__(
@@ -213,6 +272,7 @@ class FolderMirror:
         self.base = "/".join(_split(base_folder))
         self.folders_listed = 0
         self.folders_created = 0
+        self.me: int | None = None
         self._ids: dict[str, int] = {}  # remote path ("" = Documents root) → folder id
         self._listings: dict[int, FolderListing] = {}
         self._path_locks: dict[str, anyio.Lock] = {}
@@ -227,7 +287,7 @@ class FolderMirror:
         return (await self._listing(folder_id)).files.get(remote_name(name))
 
     async def attach(
-        self, *, folder_id: int, name: str, upload_uuid: str, on_conflict: OnConflict
+        self, *, folder_id: int, name: str, upload_uuid: str, size: int, on_conflict: OnConflict
     ) -> AttachResult:
         """`attach` with the existing file taken from, and the outcome written to, this cache."""
         existing = await self.existing_file(folder_id, name)
@@ -237,6 +297,7 @@ class FolderMirror:
             folder_id=folder_id,
             name=name,
             upload_uuid=upload_uuid,
+            size=size,
             on_conflict=on_conflict,
             existing=existing,
             mirror=self,
@@ -249,7 +310,7 @@ class FolderMirror:
             listing.files[remote.name] = remote
 
     async def refresh(self, folder_id: int) -> FolderListing:
-        """List the folder again: someone else changed it (a name clash told us so)."""
+        """List the folder again: someone else changed it, or an answer of ours was lost."""
         async with self._listing_lock(folder_id):
             return await self._fetch(folder_id)
 
@@ -295,9 +356,10 @@ class FolderMirror:
             resp = await self.requester.request(
                 "POST", self.target.folders_path, json=body, params=self.target.params()
             )
-        except ApiError as exc:
-            # Another uploader created it since our listing: use theirs.
-            if not _name_taken(exc):
+        except BulkUploadError as exc:
+            # Whatever the status or words: if the folder now exists (another uploader made it,
+            # or our own answer was lost), use it; a folder has no owner worth telling apart.
+            if not _ambiguous(exc):
                 raise
             folder_id = (await self.refresh(parent_id)).folders.get(name)
             if folder_id is None:
@@ -312,6 +374,36 @@ class FolderMirror:
         return folder_id
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What we knew before a write, to recognise its effect in Procore's state afterwards."""
+
+    size: int
+    since: float  # our clock, minus the allowed skew
+    me: int | None
+    known_version: int  # the target file's latest version number before the write (0: no file)
+
+    def made(self, remote: RemoteFile) -> bool:
+        """Is `remote`'s latest version the one our write created?"""
+        if remote.latest_version != self.known_version + 1 or remote.size != self.size:
+            return False
+        if remote.latest_created_at is not None and remote.latest_created_at < self.since:
+            return False
+        return self.me is None or remote.latest_created_by in (None, self.me)
+
+
+def _renamed_from(name: str, candidate: str) -> bool:
+    """``report (3).pdf`` is what Procore's unique_name makes of ``report.pdf``."""
+    stem, dot, ext = name.rpartition(".")
+    if not stem:
+        stem, dot, ext = name, "", ""
+    head = f"{stem} ("
+    tail = f"){dot}{ext}"
+    if not (candidate.startswith(head) and candidate.endswith(tail)):
+        return False
+    return candidate[len(head) : len(candidate) - len(tail)].isdigit()
+
+
 async def attach(
     requester: ApiRequester,
     target: Target | DocumentsTarget,
@@ -319,6 +411,7 @@ async def attach(
     folder_id: int,
     name: str,
     upload_uuid: str,
+    size: int,
     on_conflict: OnConflict,
     existing: RemoteFile | None,
     mirror: FolderMirror | None = None,
@@ -327,56 +420,87 @@ async def attach(
 
     `existing` is the file already holding that name, if known. `on_conflict` decides what a clash
     means: "version" adds a version to it, "skip" leaves it (the upload stays unattached and
-    Procore deletes it after a week), "rename" lets Procore pick "name (1).ext". A clash the
-    listing did not know about (another uploader was faster) is detected from the server's
-    "name taken" answer and then handled the same way. `mirror`, if given, learns the outcome.
+    Procore deletes it after a week), "rename" lets Procore pick "name (1).ext".
+
+    When a write fails without a clear answer (a lost answer, a 5xx, or a 4xx on our retry
+    because the first try already did the work), Procore's state decides, from published fields
+    only: the folder is listed again and a file or version that matches our write (name, size,
+    one more version than we knew, created since our call, by us when we know who we are) is
+    ours and recorded as done; a file someone else put there is a clash for `on_conflict`.
     """
     docs = DocumentsTarget.of(target)
     name = remote_name(name)
+    me = mirror.me if mirror is not None else None
 
     def done(remote: RemoteFile, action: AttachAction) -> AttachResult:
         if mirror is not None:
             mirror.record_file(folder_id, remote)
+            if mirror.me is None and remote.latest_created_by is not None:
+                mirror.me = remote.latest_created_by
         return AttachResult(remote.id, folder_id, remote.name, remote.latest_version, action)
+
+    async def relist() -> FolderListing:
+        if mirror is not None:
+            return await mirror.refresh(folder_id)
+        return await list_folder(requester, docs, folder_id)
+
+    def attempt(known_version: int) -> _Attempt:
+        return _Attempt(size, time.time() - CLOCK_SKEW, me, known_version)
+
+    async def create(unique: bool) -> AttachResult:
+        fields = {"name": name, "parent_id": folder_id, "upload_uuid": upload_uuid}
+        if unique:
+            fields["unique_name"] = True
+        ours = attempt(0)
+        try:
+            resp = await requester.request(
+                "POST", docs.files_path, form=_form("file", fields), params=docs.params()
+            )
+        except BulkUploadError as exc:
+            if not _ambiguous(exc):
+                raise
+            listing = await relist()
+            mine = [
+                f
+                for f in listing.files.values()
+                if (f.name == name or (unique and _renamed_from(name, f.name))) and ours.made(f)
+            ]
+            if mine:
+                found = max(mine, key=lambda f: f.id)
+                return done(found, "created" if found.name == name else "renamed")
+            clash = listing.files.get(name)
+            if clash is None or unique:
+                raise
+            return await on_clash(clash)
+        remote = RemoteFile.from_json(resp.data)
+        return done(remote, "created" if remote.name == name else "renamed")
+
+    async def new_version(file: RemoteFile) -> AttachResult:
+        ours = attempt(file.latest_version or 0)
+        try:
+            resp = await requester.request(
+                "PATCH",
+                docs.file_path(file.id),
+                form=_form("file", {"upload_uuid": upload_uuid}),
+                params=docs.params(),
+            )
+        except BulkUploadError as exc:
+            if not _ambiguous(exc):
+                raise
+            now = next((f for f in (await relist()).files.values() if f.id == file.id), None)
+            if now is not None and ours.made(now):
+                return done(now, "versioned")
+            raise
+        return done(RemoteFile.from_json(resp.data), "versioned")
+
+    async def on_clash(file: RemoteFile) -> AttachResult:
+        if on_conflict == "skip":
+            return AttachResult(file.id, folder_id, file.name, file.latest_version, "skipped")
+        if on_conflict == "rename":
+            return await create(unique=True)
+        return await new_version(file)
 
     if existing is None or on_conflict == "rename":
         # With "rename" unique_name costs nothing when the name is free: still one call.
-        body = {
-            "file": {
-                "name": name,
-                "parent_id": folder_id,
-                "upload_uuid": upload_uuid,
-                "unique_name": on_conflict == "rename",
-            }
-        }
-        try:
-            resp = await requester.request("POST", docs.files_path, json=body, params=docs.params())
-        except ApiError as exc:
-            if not _name_taken(exc) or on_conflict == "rename":
-                raise
-            listing = await (
-                mirror.refresh(folder_id)
-                if mirror is not None
-                else list_folder(requester, docs, folder_id)
-            )
-            existing = listing.files.get(name)
-            if existing is None:
-                raise
-            if existing.latest_upload_uuid == upload_uuid:
-                # Our own earlier attempt got through and only its answer was lost.
-                return done(existing, "created")
-        else:
-            remote = RemoteFile.from_json(resp.data)
-            return done(remote, "created" if remote.name == name else "renamed")
-
-    if on_conflict == "skip":
-        return AttachResult(
-            existing.id, folder_id, existing.name, existing.latest_version, "skipped"
-        )
-    resp = await requester.request(
-        "PATCH",
-        docs.file_path(existing.id),
-        json={"file": {"upload_uuid": upload_uuid}},
-        params=docs.params(),
-    )
-    return done(RemoteFile.from_json(resp.data), "versioned")
+        return await create(unique=on_conflict == "rename")
+    return await on_clash(existing)
