@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .errors import FileChanged
+from .errors import FileChanged, FileUnreadable, FileVanished
 from .models import FileEntry, FileResult, SkippedEntry, Status, UploadInstruction, printable
 from .procore.documents import RemoteFile
 from .progress import Tally
@@ -87,11 +87,17 @@ def restat(entry: FileEntry) -> FileEntry:
     return FileEntry(path=entry.path, rel=entry.rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def file_md5(path: str) -> str:
+def file_md5(path: str, shown: str) -> str:
+    """MD5 of a whole file (for --checksum); OS errors become this file's problem."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise FileVanished(f"{shown}: no longer exists") from None
+    except OSError as exc:
+        raise FileUnreadable(f"{shown}: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
@@ -114,6 +120,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "api_calls": outcome.api_calls,
         "rate_limited_429": outcome.rate_limited,
         "retries": tally.retries,
+        "retries_by_kind": dict(sorted(tally.retries_by_kind.items())),
         "interrupted": outcome.interrupted is not None,
         "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
         "gone_from_source": [printable(rel) for rel in outcome.gone],

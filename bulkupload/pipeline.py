@@ -11,6 +11,7 @@ instruction is checked for age again just before its bytes go out.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import posixpath
 import signal
@@ -25,11 +26,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .config import Settings
 from .errors import (
-    ApiError,
     AuthError,
     BulkUploadError,
     ConfigError,
     FileChanged,
+    FileProblem,
     NotFound,
     PolicyExpired,
     StateError,
@@ -59,7 +60,7 @@ from .outcome import (
     summary_dict,
 )
 from .procore.client import ApiClient
-from .procore.documents import FolderMirror, attach, remote_name
+from .procore.documents import CLOCK_SKEW, FolderMirror, RemoteFile, attach, remote_name
 from .procore.uploads import create_upload
 from .progress import Progress
 from .retry import RetryPolicy, call_with_retries
@@ -156,6 +157,7 @@ class UploadRun:
             if self.tally.walk_done and not self.settings.dry_run
             else []
         )
+        self.tally.retried("api", self.api.stats.retries)
         outcome = RunOutcome(
             tally=self.tally,
             duration=time.monotonic() - started,
@@ -262,7 +264,11 @@ class UploadRun:
                         await results.send(skipped_result(item))
                         continue
                     job = Job(entry=item, row=rows.get(item.rel))
-                    reason = await self._unchanged_reason(job)
+                    try:
+                        reason = await self._unchanged_reason(job)
+                    except FileProblem as exc:  # --checksum met an unreadable or vanished file
+                        await results.send(self._failed(job, exc))
+                        continue
                     if reason is not None:
                         if self.settings.dry_run:
                             print(f"would skip: {item.display_rel} ({reason})", flush=True)
@@ -320,7 +326,7 @@ class UploadRun:
             return None
         suffix = "" if row.status == "uploaded" else " (not attached)"
         if self.settings.checksum:
-            job.md5 = await anyio.to_thread.run_sync(file_md5, entry.path)
+            job.md5 = await anyio.to_thread.run_sync(file_md5, entry.path, entry.display_rel)
             return f"unchanged since last upload (same MD5){suffix}" if job.md5 == row.md5 else None
         if row.mtime_ns == entry.mtime_ns:
             return f"unchanged since last upload{suffix}"
@@ -369,21 +375,7 @@ class UploadRun:
                 f"not found or not visible: {exc.message}"
             ) from exc
         existing, row = job.existing, job.row
-        if existing is None:
-            if (
-                row is not None
-                and row.status == "sent"
-                and row.upload_uuid
-                and same_file(row, entry)
-                and await self._same_content(job, row)
-            ):
-                # Stored before a crash but never attached: attach those bytes, send nothing.
-                try:
-                    return await self._attach(job, row.upload_uuid, md5=row.md5)
-                except ApiError:
-                    return None  # expired or gone: upload again
-            return None
-        if self.settings.on_conflict == "skip":
+        if existing is not None and self.settings.on_conflict == "skip":
             return self._result(
                 job,
                 Status.SKIPPED,
@@ -391,13 +383,14 @@ class UploadRun:
                 file_id=existing.id,
                 folder_id=job.folder_id,
             )
+        if row is None or not same_file(row, entry):
+            return None
         if (
-            row is not None
-            and row.status in ("sent", "uploaded")
-            and same_file(row, entry)
+            existing is not None
             # --checksum already found other content: same size and mtime prove nothing here.
             and (job.md5 is None or job.md5 == row.md5)
             and existing.size == entry.size
+            and (row.status == "uploaded" or (row.status == "sent" and self._ours(existing, row)))
         ):
             return self._result(
                 job,
@@ -409,14 +402,40 @@ class UploadRun:
                 version=existing.latest_version,
                 note="already in Procore, unchanged since it was sent",
             )
+        if row.status == "sent" and row.upload_uuid and await self._same_content(job, row):
+            # Stored before a crash (or a failed attach) but never attached: attach those bytes,
+            # send nothing; a new file or, when one exists, a new version by --on-conflict.
+            try:
+                return await self._attach(job, row.upload_uuid, md5=row.md5)
+            except FATAL:
+                raise
+            except BulkUploadError as exc:
+                log.info("stored bytes not attachable, sending again: %s: %s", entry.rel, exc)
+                return None  # expired, deleted or refused: upload again
         return None
+
+    def _ours(self, existing: RemoteFile, row: StateRow) -> bool:
+        """Is the latest version of `existing` the upload the state says we sent? Procore shows
+        no upload uuid: a version created since that row was written, by us when we know who
+        we are, of the same size (checked by the caller) is taken as ours."""
+        created = existing.latest_created_at
+        try:
+            sent = dt.datetime.fromisoformat(row.updated_at).timestamp()
+        except ValueError:
+            return False
+        if created is None or created < sent - CLOCK_SKEW:
+            return False
+        me = self.mirror.me if self.mirror is not None else None
+        return me is None or existing.latest_created_by in (None, me)
 
     async def _same_content(self, job: Job, row: StateRow) -> bool:
         """With --checksum, size and mtime are not proof: compare the MD5 too."""
         if not self.settings.checksum:
             return True
         if job.md5 is None:
-            job.md5 = await anyio.to_thread.run_sync(file_md5, job.entry.path)
+            job.md5 = await anyio.to_thread.run_sync(
+                file_md5, job.entry.path, job.entry.display_rel
+            )
         return job.md5 == row.md5
 
     async def _new_instruction(self, job: Job) -> UploadInstruction:
@@ -472,15 +491,19 @@ class UploadRun:
         )
         try:
             return await self._attach(job, uuid, md5=md5)
-        except ApiError as exc:
-            return self._result(
+        except FATAL:
+            raise
+        except BulkUploadError as exc:
+            failed = self._result(
                 job,
                 Status.FAILED,
                 md5=md5,
                 upload_uuid=uuid,
-                error=f"stored but not attached to Documents: {exc.message} "
-                "(retry with `bulkupload attach`)",
+                error=f"stored but not attached to Documents: {exc} "
+                "(the next run attaches these bytes without sending them again)",
             )
+            failed.state_status = Status.SENT  # the state keeps the stored bytes for next time
+            return failed
 
     async def _attach(self, job: Job, uuid: str, *, md5: str | None) -> FileResult:
         assert self.mirror is not None and job.folder_id is not None
@@ -490,6 +513,7 @@ class UploadRun:
             folder_id=job.folder_id,
             name=remote_name(job.entry.name),
             upload_uuid=uuid,
+            size=job.entry.size,
             on_conflict=self.settings.on_conflict,
             existing=job.existing,
             mirror=self.mirror,
@@ -528,9 +552,11 @@ class UploadRun:
                     content_type=content_type_for(job.entry.name),
                     policy=self.policy,
                     on_progress=self._counter(job),
+                    allow_http=self.settings.allow_http,
                 )
             except FileChanged:
                 self._reread_changed(job, changed_once)
+                self.tally.retried("changed_file")
                 changed_once = True
             else:
                 return receipt.uuid, receipt.md5
@@ -565,6 +591,7 @@ class UploadRun:
         while True:
             assert job.instruction is not None
             if time.monotonic() - job.instruction.created > self.settings.instruction_max_age:
+                self.tally.retried("renewal")
                 job.instruction = await self._new_instruction(job)
             try:
                 md5 = await self._send_with_retries(job)
@@ -573,8 +600,10 @@ class UploadRun:
                 if renewals > MAX_RENEWALS:
                     raise
                 log.info("instructions expired for %s: creating fresh ones", job.entry.display_rel)
+                self.tally.retried("renewal")
             except FileChanged:
                 self._reread_changed(job, changed_once)
+                self.tally.retried("changed_file")
                 changed_once = True
             else:
                 return job.instruction.uuid, md5
@@ -593,11 +622,12 @@ class UploadRun:
                 job.entry,
                 chunk_size=self.settings.chunk_size,
                 on_progress=count,
+                allow_http=self.settings.allow_http,
             )
             return receipt.md5
 
         def on_retry() -> None:
-            self.tally.retries += 1
+            self.tally.retried("storage")
 
         try:
             return await call_with_retries(self.policy, attempt, on_retry=on_retry)

@@ -31,9 +31,19 @@ class Tally:
     failed: int = 0
     bytes_uploaded: int = 0
     bytes_in_flight: int = 0
-    retries: int = 0
     started: float = field(default_factory=time.monotonic)
     skip_reasons: Counter[str] = field(default_factory=Counter)
+    # Every retry of the run by kind: "api" (an API call sent again), "storage" (a storage POST),
+    # "renewal" (fresh upload instructions), "changed_file" (a file re-read after it changed).
+    retries_by_kind: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def retries(self) -> int:
+        return sum(self.retries_by_kind.values())
+
+    def retried(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.retries_by_kind[kind] += n
 
     @property
     def done(self) -> int:

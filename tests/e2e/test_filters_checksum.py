@@ -97,3 +97,36 @@ def test_the_manifest_and_state_inside_source_are_not_uploaded(
     own = [rel for rel in found if rel != "real.txt"]
     assert own and all("own manifest" in str(found[rel]["error"]) for rel in own)
     assert len(runner.emulator.uploads()) == 1
+
+
+def test_checksum_with_an_unreadable_file_fails_that_file_only(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was: `internal error: ExceptionGroup`, exit 2 and one manifest line for three files."""
+    src = tmp_path / "src"
+    for name in ("a.txt", "b.txt", "secret.txt"):
+        write(src / name, name.encode() * 10)
+    first = runner(str(src), "--no-attach")
+    assert first.code == 0, first.stdout + first.stderr
+    (src / "secret.txt").chmod(0)
+    again = runner.subprocess(str(src), "--checksum", "--no-attach", drop_root_read=True)
+    found = records(runner)
+    assert set(found) == {"a.txt", "b.txt", "secret.txt"}
+    assert found["secret.txt"]["status"] == "failed"
+    assert "permission" in str(found["secret.txt"]["error"]).lower()
+    assert {found[n]["status"] for n in ("a.txt", "b.txt")} == {"skipped"}
+    assert again.code == 1, again.stdout + again.stderr
+    assert "Traceback" not in again.stdout + again.stderr
+    assert "internal error" not in again.stdout + again.stderr
+
+
+def test_checksum_of_a_vanished_file_is_that_files_problem(tmp_path: Path) -> None:
+    from bulkupload.errors import FileVanished
+    from bulkupload.outcome import file_md5
+
+    try:
+        file_md5(str(tmp_path / "gone.txt"), "gone.txt")
+    except FileVanished as exc:
+        assert "gone.txt: no longer exists" in str(exc)
+    else:
+        raise AssertionError("a missing file has no MD5")
