@@ -1,8 +1,10 @@
 """Fast, resumable bulk uploads of file trees into Procore.
 
 The command line (`bulkupload`) is the main interface; these names are the stable surface for
-programs that embed it.
+programs that embed it: `await upload(settings)` runs what `bulkupload upload` runs.
 """
+
+__version__ = "0.1.0"  # first: the command line imports it while the package initialises
 
 from .config import Credentials, Settings
 from .errors import (
@@ -29,8 +31,8 @@ from .errors import (
     TargetUnusable,
 )
 from .models import FileEntry, FileResult, SkippedEntry, Status, Target
-
-__version__ = "0.1.0"
+from .outcome import RunOutcome
+from .runner import upload
 
 __all__ = [
     "AnswerTooLarge",
@@ -53,6 +55,7 @@ __all__ = [
     "NotFound",
     "PolicyExpired",
     "RateLimited",
+    "RunOutcome",
     "Settings",
     "SkippedEntry",
     "StateError",
@@ -62,4 +65,5 @@ __all__ = [
     "Target",
     "TargetUnusable",
     "__version__",
+    "upload",
 ]

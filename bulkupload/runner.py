@@ -1,63 +1,114 @@
-"""Assembles one upload run (sessions, credentials, API client, state, Documents) and reports it."""
+"""Assembles one upload run (sessions, credentials, API client, state, Documents): `upload()`,
+the library's entry point, which the command line's `upload` uses too."""
 
 from __future__ import annotations
 
 import json
 import logging
 import signal
-import sys
-from typing import TextIO
+from collections.abc import Awaitable
+from typing import Any
 
 import aiohttp
 import anyio
+import anyio.to_thread
 
 from .config import Credentials, Settings
 from .errors import BulkUploadError
-from .models import printable
 from .outcome import RunOutcome, summary_dict
 from .pipeline import UploadRun
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient, make_api_session, make_storage_session
 from .procore.documents import FolderMirror
 from .procore.ratelimit import RateLimitPacer
-from .progress import Progress, Tally, human_bytes, human_duration
+from .progress import Progress, Tally
 from .retry import RetryPolicy
 from .state import AsyncStateStore
 
 log = logging.getLogger("bulkupload")
-SHOWN_FAILURES = 20
 
 
-def run_upload_sync(settings: Settings) -> int:
-    """Run the upload to completion on a fresh event loop; returns the exit code."""
-    return anyio.run(run_upload, settings)
+async def upload(
+    settings: Settings, *, stop: anyio.Event | None = None, events: Any = None
+) -> RunOutcome:
+    """Upload `settings.sources` into Procore; returns the run's outcome.
+
+    Writes the manifest, the state store and (when set) `settings.report`, as the command line
+    does; prints nothing and configures no logging (log records go to the `bulkupload` logger).
+    Errors that stop the whole run (credentials, target, state store, configuration) raise a
+    `BulkUploadError`; a file that fails is in `outcome.failures` and the manifest.
+
+    `stop`: when set, the run stops as on a first SIGINT: no new file starts, files in flight
+    finish, every file found gets its manifest line, and `outcome.interrupted` is SIGINT.
+    `events`: reserved for the typed event stream; not used yet, must be None.
+    """
+    if events is not None:
+        raise NotImplementedError("upload(events=...) is not available yet: pass None")
+    outcome = await unwrap_groups(_run(settings, stop))
+    if settings.report is not None:
+        await anyio.to_thread.run_sync(write_report, outcome, settings)
+    log.info("run finished", extra={"summary": summary_dict(outcome)})
+    return outcome
 
 
-def token_source(creds: Credentials, login_url: str, session: aiohttp.ClientSession) -> TokenSource:
+def retry_policy(retries: int, *, backoff: bool = True) -> RetryPolicy:
+    """The API call policy of a run: `retries` after the first try."""
+    return RetryPolicy(attempts=retries + 1, backoff=backoff)
+
+
+def token_source(
+    creds: Credentials,
+    login_url: str,
+    session: aiohttp.ClientSession,
+    *,
+    allow_http: bool = False,
+) -> TokenSource:
     """Renewable client credentials when given, else the ready access token."""
     if creds.client_id and creds.client_secret:
-        return ClientCredentials(session, login_url, creds.client_id, creds.client_secret)
+        return ClientCredentials(
+            session, login_url, creds.client_id, creds.client_secret, allow_http=allow_http
+        )
     assert creds.access_token is not None
     return StaticToken(creds.access_token)
 
 
-async def run_upload(settings: Settings, *, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    tally = Tally()
-    progress = Progress(tally, mode=settings.progress)
-    policy = RetryPolicy(attempts=settings.retries + 1, backoff=settings.retry_backoff)
+def api_client(
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    company_id: int,
+    tokens: TokenSource,
+    policy: RetryPolicy,
+    allow_http: bool = False,
+) -> ApiClient:
+    """The API client every command uses: paced by Procore's rate-limit headers."""
+    return ApiClient(
+        session,
+        base_url,
+        company_id=company_id,
+        tokens=tokens,
+        policy=policy,
+        pacer=RateLimitPacer(),
+        allow_http=allow_http,
+    )
+
+
+async def _run(settings: Settings, stop: anyio.Event | None) -> RunOutcome:
+    progress = Progress(Tally(), mode=settings.progress)
     async with (
         make_api_session(settings.concurrency) as api_session,
         make_storage_session(settings.concurrency) as storage,
     ):
-        tokens = token_source(settings.credentials, settings.login_url, api_session)
-        api = ApiClient(
+        tokens = token_source(
+            settings.credentials, settings.login_url, api_session, allow_http=settings.allow_http
+        )
+        api = api_client(
             api_session,
-            settings.base_url,
+            base_url=settings.base_url,
             company_id=settings.company_id,
             tokens=tokens,
-            policy=policy,
-            pacer=RateLimitPacer(),
+            policy=retry_policy(settings.retries, backoff=settings.retry_backoff),
+            allow_http=settings.allow_http,
         )
         mirror = None
         if not settings.dry_run:
@@ -68,7 +119,7 @@ async def run_upload(settings: Settings, *, out: TextIO | None = None) -> int:
         store = await AsyncStateStore.open(settings.state)
         try:
             with progress:
-                upload_run = UploadRun(
+                run = UploadRun(
                     settings,
                     api=api,
                     storage=storage,
@@ -76,20 +127,30 @@ async def run_upload(settings: Settings, *, out: TextIO | None = None) -> int:
                     progress=progress,
                     mirror=mirror,
                 )
-                outcome = await unwrap_groups(upload_run.run())
+                if stop is None:
+                    return await run.run()
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_stop_when_set, stop, run, progress)
+                    outcome = await run.run()
+                    group.cancel_scope.cancel()
+                return outcome
         finally:
             await store.close()
-    print_summary(outcome, settings, out)
-    if settings.report is not None:
-        write_report(outcome, settings)
-    log.info("run finished", extra={"summary": summary_dict(outcome)})
-    return exit_code(outcome)
 
 
-async def unwrap_groups(run: object) -> RunOutcome:
+async def _stop_when_set(stop: anyio.Event, run: UploadRun, progress: Progress) -> None:
+    await stop.wait()
+    if not run.stopping:
+        # UploadRun takes no stop event yet: this is what its own SIGINT handler does.
+        run.stopping = True
+        run.stop_signal = signal.SIGINT
+        progress.message("stop requested: finishing uploads in flight")
+
+
+async def unwrap_groups(run: Awaitable[RunOutcome]) -> RunOutcome:
     """Task groups wrap errors in ExceptionGroups: surface the first error of ours, plainly."""
     try:
-        return await run  # type: ignore[misc, no-any-return]
+        return await run
     except BaseExceptionGroup as group:
         ours = first_of(group)
         if ours is not None:
@@ -106,51 +167,6 @@ def first_of(group: BaseExceptionGroup[BaseException]) -> BulkUploadError | None
         elif isinstance(exc, BulkUploadError):
             return exc
     return None
-
-
-def exit_code(outcome: RunOutcome) -> int:
-    if outcome.interrupted is not None:
-        return 128 + outcome.interrupted
-    return 1 if outcome.tally.failed else 0
-
-
-def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
-    tally = outcome.tally
-    seconds = max(outcome.duration, 1e-6)
-    lines = [
-        f"{tally.found} files found: {tally.uploaded} uploaded, {tally.skipped} skipped, "
-        f"{tally.failed} failed" + (" (dry run: nothing sent)" if settings.dry_run else ""),
-        f"  {human_bytes(tally.bytes_uploaded)} in {human_duration(seconds)} "
-        f"({human_bytes(tally.bytes_uploaded / seconds)}/s, {tally.done / seconds:.1f} files/s); "
-        f"{outcome.api_calls} API calls, {outcome.rate_limited} rate-limited (429), "
-        f"{tally.retries} retries",
-    ]
-    for reason, count in sorted(tally.skip_reasons.items(), key=lambda kv: -kv[1])[:10]:
-        lines.append(f"  skipped {count}: {reason}")
-    if outcome.failures:
-        lines.append("  failures:")
-        for rel, reason in outcome.failures[:SHOWN_FAILURES]:
-            lines.append(f"    {printable(rel)}: {reason}")
-        if len(outcome.failures) > SHOWN_FAILURES:
-            lines.append(f"    … and {len(outcome.failures) - SHOWN_FAILURES} more (see manifest)")
-    if outcome.gone:
-        lines.append(
-            f"  {len(outcome.gone)} files uploaded before are gone from SOURCE "
-            "(nothing deleted in Procore; listed in --report)"
-        )
-    if not settings.attach and tally.uploaded and not settings.dry_run:
-        lines.append(
-            f"  WARNING: --no-attach: {tally.uploaded} uploads are not attached to any Procore "
-            "resource; Procore deletes them after 7 days. Attach them with: bulkupload attach "
-            f"--manifest {settings.manifest} --{settings.target.kind} {settings.target.id}"
-        )
-    if outcome.interrupted is not None:
-        lines.append(
-            f"  interrupted by {signal.Signals(outcome.interrupted).name}: "
-            "run again to finish the job"
-        )
-    lines.append(f"  manifest: {settings.manifest}")
-    print("\n".join(lines), file=out, flush=True)
 
 
 def write_report(outcome: RunOutcome, settings: Settings) -> None:
