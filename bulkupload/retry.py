@@ -8,6 +8,7 @@ that cannot be re-sent (request bodies, open files).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -21,12 +22,14 @@ from bulkupload.errors import ApiUnavailable, NetworkError, RateLimited, Storage
 
 __all__ = [
     "INSTANT",
+    "INSTANT_ENV",
     "RETRIED",
     "SERVER_WAIT_CAP",
     "RetryPolicy",
     "call_with_retries",
     "compute_wait",
     "retrying",
+    "set_instant",
 ]
 
 T = TypeVar("T")
@@ -64,10 +67,22 @@ class RetryPolicy:
 #: A policy for tests: same retry decisions, no sleeping.
 INSTANT = RetryPolicy(backoff=False)
 
+#: The test switch (as stamina's `set_testing`): with this variable set to 1 in the environment
+#: of a process, or `set_instant(True)` in it, every policy keeps its decisions but never sleeps,
+#: so a test suite does not wait out backoff and `Retry-After`. Never set in production.
+INSTANT_ENV = "BULKUPLOAD_INSTANT_RETRIES"
+_instant = os.environ.get(INSTANT_ENV) == "1"
+
+
+def set_instant(on: bool) -> None:
+    """Turn every backoff sleep of this process off (tests) or back on."""
+    global _instant
+    _instant = on
+
 
 def compute_wait(policy: RetryPolicy, attempt: int, exc: BaseException | None) -> float:
     """Seconds to sleep after failed `attempt` (1-based) that raised `exc`."""
-    if not policy.backoff:
+    if not policy.backoff or _instant:
         return 0.0
     exponential = policy.initial * 2.0 ** max(attempt - 1, 0)
     wait = min(policy.maximum, exponential + random.uniform(0.0, policy.jitter))

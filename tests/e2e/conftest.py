@@ -17,6 +17,7 @@ import pytest
 
 from bulkupload import cli
 from bulkupload.emulator.server import RunningEmulator
+from bulkupload.retry import INSTANT_ENV, set_instant
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Runner:
             "PROCORE_CLIENT_SECRET": self.emulator.client_secret,
             "PROCORE_COMPANY_ID": "1",
             "PATH": os.environ.get("PATH", ""),
+            # Same retry decisions, no backoff sleeps: the suite does not wait out Retry-After.
+            INSTANT_ENV: "1",
         }
         env.update(extra)
         return env
@@ -94,6 +97,14 @@ class Runner:
             check=False,
         )
         return CliRun(proc.returncode, proc.stdout, proc.stderr, self.manifest)
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    """In-process CLI runs retry without sleeping, like the subprocess runs (INSTANT_ENV)."""
+    set_instant(True)
+    yield
+    set_instant(False)
 
 
 @pytest.fixture
