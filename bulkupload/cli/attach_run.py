@@ -239,15 +239,8 @@ class Attaching:
             await self._expired(record, rel, "Procore deletes unattached uploads after 7 days")
             return
         try:
-            folder_id = await self.mirror.folder_id_for(remote_name(posixpath.dirname(rel)))
-        except NotFound as exc:
-            target = self.settings.target
-            raise TargetUnusable(
-                f"{target.kind} {target.id} not found or not visible: {exc.message}"
-            ) from exc
-        try:
             done = await self.mirror.attach(
-                folder_id=folder_id,
+                folder_id=await self._folder_id(rel),
                 name=remote_name(posixpath.basename(rel)),
                 upload_uuid=str(record["upload_uuid"]),
                 size=int(record.get("size") or 0),
@@ -275,6 +268,15 @@ class Attaching:
             self.outcome.attached += 1
             await self._record(record, rel, Status.UPLOADED)
         record["action"] = done.action
+
+    async def _folder_id(self, rel: str) -> int:
+        try:
+            return await self.mirror.folder_id_for(remote_name(posixpath.dirname(rel)))
+        except NotFound as exc:  # the project or company itself: no record can be attached
+            target = self.settings.target
+            raise TargetUnusable(
+                f"{target.kind} {target.id} not found or not visible: {exc.message}"
+            ) from exc
 
     async def _expired(self, record: dict[str, Any], rel: str, why: str) -> None:
         record.update(status="failed", error=f"upload expired: {why}")

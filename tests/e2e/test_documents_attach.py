@@ -93,6 +93,8 @@ def attach_cli(runner: Runner, *args: str, env: dict[str, str] | None = None) ->
         "attach",
         "--manifest",
         str(runner.manifest),
+        "--state",
+        str(runner.state),
         "--project",
         str(PROJECT),
         "--base-url",

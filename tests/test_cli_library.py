@@ -1,0 +1,106 @@
+"""`bulkupload.upload(settings, stop=...)`: the library entry point behind `bulkupload upload`."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+import bulkupload
+from bulkupload.emulator.server import RunningEmulator
+from tests.trees import make_tree, read_manifest
+
+
+def settings_for(emulator: RunningEmulator, work: Path, **extra: object) -> bulkupload.Settings:
+    return bulkupload.Settings(
+        sources=(str(work / "src"),),
+        target=bulkupload.Target("project", 42),
+        company_id=1,
+        credentials=bulkupload.Credentials(
+            client_id=emulator.client_id, client_secret=emulator.client_secret
+        ),
+        base_url=emulator.base_url,
+        login_url=emulator.login_url,
+        manifest=work / "manifest.jsonl",
+        state=work / "state.sqlite",
+        progress="none",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def test_upload_returns_the_outcome_and_prints_nothing(
+    emulator: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = make_tree(tmp_path / "src", 12)
+    report = tmp_path / "out" / "report.json"
+    outcome = await bulkupload.upload(settings_for(emulator, tmp_path, report=report))
+    assert isinstance(outcome, bulkupload.RunOutcome)
+    assert outcome.tally.uploaded == len(expected) and outcome.tally.failed == 0
+    assert outcome.interrupted is None
+    assert len(read_manifest(tmp_path / "manifest.jsonl")) == len(expected)
+    assert report.exists()  # --report is part of the settings, so the library writes it
+    assert capsys.readouterr().out == ""
+
+
+async def test_a_stop_event_stops_the_run_like_sigint(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "src", 30)
+    stop = anyio.Event()
+    stop.set()
+    outcome = await bulkupload.upload(settings_for(emulator, tmp_path), stop=stop)
+    assert outcome.interrupted == signal.SIGINT
+    assert outcome.tally.uploaded < 30
+    assert len(read_manifest(tmp_path / "manifest.jsonl")) == outcome.tally.found
+    # The next run, without a stop, finishes the job.
+    again = await bulkupload.upload(settings_for(emulator, tmp_path))
+    assert again.interrupted is None and again.tally.failed == 0
+    assert again.tally.uploaded + outcome.tally.uploaded == again.tally.found
+
+
+async def test_a_stop_mid_run_finishes_what_is_in_flight(
+    make_emulator: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    emulator = make_emulator(api_latency=0.02)  # slow enough to be stopped halfway
+    make_tree(tmp_path / "src", 60)
+    stop = anyio.Event()
+
+    async def stop_after_first_upload() -> None:
+        for _ in range(2000):  # the emulator tells no one when a file is stored: ask it
+            if (await anyio.to_thread.run_sync(emulator.counters))["storage_success"]:
+                break
+            await anyio.sleep(0.005)
+        stop.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(stop_after_first_upload)
+        outcome = await bulkupload.upload(settings_for(emulator, tmp_path), stop=stop)
+    assert outcome.interrupted == signal.SIGINT
+    assert 1 <= outcome.tally.uploaded < outcome.tally.found and outcome.tally.failed == 0
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    assert len(records) == outcome.tally.found
+    assert sum(r["status"] == "uploaded" for r in records) == outcome.tally.uploaded
+
+
+async def test_run_wide_errors_raise_ours(emulator: RunningEmulator, tmp_path: Path) -> None:
+    make_tree(tmp_path / "src", 2)
+    wrong = bulkupload.Credentials(client_id=emulator.client_id, client_secret="wrong")
+    settings = settings_for(emulator, tmp_path)
+    with pytest.raises(bulkupload.AuthError):
+        await bulkupload.upload(bulkupload.Settings(**{**_fields(settings), "credentials": wrong}))
+    with pytest.raises(bulkupload.TargetUnusable):
+        await bulkupload.upload(
+            bulkupload.Settings(**{**_fields(settings), "target": bulkupload.Target("project", 9)})
+        )
+
+
+async def test_events_are_not_there_yet(emulator: RunningEmulator, tmp_path: Path) -> None:
+    with pytest.raises(NotImplementedError):
+        await bulkupload.upload(settings_for(emulator, tmp_path), events=object())
+
+
+def _fields(settings: bulkupload.Settings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in bulkupload.Settings.__dataclass_fields__}
