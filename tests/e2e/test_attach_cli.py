@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +324,34 @@ def test_config_file_and_retries_reach_the_attach_run(runner: Runner, tmp_path: 
     assert ok.code == 0, ok.stdout + ok.stderr
     [(target, rel)] = [key for key, row in state_rows(runner).items() if row[0] == "uploaded"]
     assert (target, rel) == (f"project:{PROJECT}/{FOLDER}", "a.txt")
+
+
+def test_sigint_finishes_what_is_in_flight_and_keeps_it(make_runner: Any, tmp_path: Path) -> None:
+    """Was: Ctrl-C lost every attach of the run (the manifest was rewritten only at the end)."""
+    runner = make_runner(api_latency=0.05)
+    files = {f"f{i:02d}.txt": f"file {i}".encode() for i in range(40)}
+    uploaded_without_attaching(runner, tmp_path, files)
+    base = runner.emulator.base_url
+    command = [
+        sys.executable,
+        *("-m", "bulkupload", "attach", "-j", "1", "--manifest", str(runner.manifest)),
+        *("--state", str(runner.state), "--project", str(PROJECT)),
+        *("--base-url", base, "--login-url", base),
+    ]
+    with subprocess.Popen(
+        command, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        for _ in range(2000):  # the emulator tells no one when a file is attached: ask it
+            if attach_writes(runner) >= 2 or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    attached = [r for r in records(runner).values() if r["file_id"] is not None]
+    assert 2 <= len(attached) < len(files)
+    assert f"attached {len(attached)}, " in stdout
+    assert f"not tried {len(files) - len(attached)}" in stdout
+    uploaded = [row for row in state_rows(runner).values() if row[0] == "uploaded"]
+    assert len(uploaded) == len(attached)
