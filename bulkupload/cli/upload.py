@@ -204,6 +204,12 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     )
 
 
+DEPRECATED_V10 = (
+    "bulkupload: warning: --api-version 1.0: Procore's API reference flags v1.0 Create Upload as "
+    "deprecated (deprecated APIs may be refused to new apps); 1.1 is the default"
+)
+
+
 def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ..runner import upload
     from ..sources import source_prefixes
@@ -211,6 +217,8 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = settings_from(args, env)
     setup_logging(settings.log_file, args.debug)
     source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
+    if settings.api_version == "1.0":
+        print(DEPRECATED_V10, file=sys.stderr, flush=True)
     # The run's own SIGINT/SIGTERM handling still lives in UploadRun (pipeline.py).
     outcome = anyio.run(upload, settings)
     print_summary(outcome, settings, sys.stdout)

@@ -219,6 +219,8 @@ def test_api_version_1_0(runner: Runner, tmp_path: Path) -> None:
     assert_all_stored(runner, expected)
     routes = runner.emulator.counters()["api_calls_by_route"]
     assert routes == {"POST /rest/v1.0/projects/{id}/uploads": len(expected)}
+    assert "deprecated" in result.stderr  # Procore's reference flags v1.0 Create Upload
+    assert "deprecated" not in runner(str(tmp_path / "src"), "--no-attach").stderr
 
 
 def test_big_files_go_in_segments(runner: Runner, tmp_path: Path) -> None:
