@@ -2,7 +2,8 @@
 
 Each run writes a fresh manifest. Lines are flushed after every batch, so a crashed run
 leaves every finished batch readable; the file is fsynced once, on close, because an fsync
-per batch would cost more than the uploads of small files.
+per batch would cost more than the uploads of small files. On an event loop, use
+`open_manifest`: the open (mkdir, truncate) and the closing fsync run in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+
+import anyio
 
 from bulkupload.models import FileResult, printable
 
@@ -21,6 +25,7 @@ __all__ = [
     "MANIFEST_KEYS",
     "ManifestWriter",
     "manifest_line",
+    "open_manifest",
     "original_rel",
     "printable_values",
     "read_manifest",
@@ -142,6 +147,20 @@ class ManifestWriter:
         finally:
             self._file.close()
             self._file = None
+
+
+@asynccontextmanager
+async def open_manifest(path: str | os.PathLike[str]) -> AsyncIterator[ManifestWriter]:
+    """A `ManifestWriter` for async code: created and closed (flush, fsync) in a worker thread,
+    so neither the open nor the fsync stalls the event loop. Write with `write_many` from a
+    worker thread too (the pipeline pairs it with the state store's write)."""
+    writer = await anyio.to_thread.run_sync(ManifestWriter, path)
+    try:
+        yield writer
+    finally:
+        # Shielded: a cancelled run still gets every written line fsynced and the file closed.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(writer.close)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

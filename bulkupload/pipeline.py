@@ -12,6 +12,7 @@ instruction is checked for age again just before its bytes go out.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import posixpath
 import signal
@@ -36,7 +37,7 @@ from .errors import (
     StateError,
     TargetUnusable,
 )
-from .manifest import ManifestWriter
+from .manifest import ManifestWriter, open_manifest
 from .models import (
     FileEntry,
     FileResult,
@@ -82,6 +83,26 @@ MAX_RENEWALS = 3
 FATAL = (AuthError, StateError, TargetUnusable)
 
 
+class _DryRunLines:
+    """A dry run's `would ...` lines for stdout, printed in order once per walk batch from a
+    worker thread: a slow stdout (a pipe, a terminal) never stalls the event loop per file."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def flush(self) -> None:
+        if self.lines:
+            text, self.lines = "\n".join(self.lines), []
+            with anyio.CancelScope(shield=True):  # lines of classified files are never lost
+                await anyio.to_thread.run_sync(functools.partial(print, text, flush=True))
+
+    async def __aenter__(self) -> _DryRunLines:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.flush()
+
+
 class UploadRun:
     """One run of `bulkupload SOURCE...`: owns the stages, the tally and the stop signals."""
 
@@ -121,33 +142,35 @@ class UploadRun:
         started = time.monotonic()
         self.run_id = await self.store.begin_run(self.target_key)
         results_send, results_recv = anyio.create_memory_object_stream[FileResult](RECORD_BATCH)
-        with ManifestWriter(self.settings.manifest) as manifest:
-            async with anyio.create_task_group() as outer:
-                outer.start_soon(self._watch_signals)
-                async with anyio.create_task_group() as recording:
-                    recording.start_soon(self._record, results_recv, manifest)
-                    async with results_send:
-                        async with anyio.create_task_group() as work:
-                            self._work_scope = work.cancel_scope
-                            self._start_stages(work, results_send)
-                        # Only a hard stop leaves files without a line: each still gets one.
-                        aborted = work.cancel_scope.cancel_called
-                        for item in self._unclassified() if aborted else []:
-                            await results_send.send(self._interrupted_item(item))
-                        if self._walk_tail is not None:
-                            self._walk_tail.close()
-                        why = f"run stopped: {self._fatal}" if self._fatal else "run interrupted"
-                        for job in list(self.open_jobs.values()) if aborted else []:
-                            error = (
-                                f"aborted mid-upload: {why}"
-                                if job.attempts
-                                else f"not sent: {why} (the next run sends it)"
-                            )
-                            status = Status.FAILED if job.attempts else Status.SKIPPED
-                            await results_send.send(
-                                self._result(job, status, error=error, record_state=False)
-                            )
-                outer.cancel_scope.cancel()  # the recorder is done; end the signal watcher
+        async with (
+            open_manifest(self.settings.manifest) as manifest,
+            anyio.create_task_group() as outer,
+        ):
+            outer.start_soon(self._watch_signals)
+            async with anyio.create_task_group() as recording:
+                recording.start_soon(self._record, results_recv, manifest)
+                async with results_send:
+                    async with anyio.create_task_group() as work:
+                        self._work_scope = work.cancel_scope
+                        self._start_stages(work, results_send)
+                    # Only a hard stop leaves files without a line: each still gets one.
+                    aborted = work.cancel_scope.cancel_called
+                    for item in self._unclassified() if aborted else []:
+                        await results_send.send(self._interrupted_item(item))
+                    if self._walk_tail is not None:
+                        self._walk_tail.close()
+                    why = f"run stopped: {self._fatal}" if self._fatal else "run interrupted"
+                    for job in list(self.open_jobs.values()) if aborted else []:
+                        error = (
+                            f"aborted mid-upload: {why}"
+                            if job.attempts
+                            else f"not sent: {why} (the next run sends it)"
+                        )
+                        status = Status.FAILED if job.attempts else Status.SKIPPED
+                        await results_send.send(
+                            self._result(job, status, error=error, record_state=False)
+                        )
+            outer.cancel_scope.cancel()  # the recorder is done; end the signal watcher
         if self._fatal is not None:
             raise self._fatal  # every file found has its line; now the run fails as a whole
         # "Not seen" only means "gone" after a full walk that marked what it saw: a dry run marks
@@ -240,7 +263,7 @@ class UploadRun:
         jobs: MemoryObjectSendStream[Job],
         results: MemoryObjectSendStream[FileResult],
     ) -> None:
-        async with batches, jobs, results:
+        async with batches, jobs, results, _DryRunLines() as dry_run:
             async for batch in batches:
                 # Items of this batch from `_batch_pos` on have no result yet (see _unclassified).
                 self._batch, self._batch_pos = batch, 0
@@ -271,14 +294,14 @@ class UploadRun:
                         continue
                     if reason is not None:
                         if self.settings.dry_run:
-                            print(f"would skip: {item.display_rel} ({reason})", flush=True)
+                            dry_run.lines.append(f"would skip: {item.display_rel} ({reason})")
                         await results.send(
                             self._result(job, Status.SKIPPED, error=reason, record_state=False)
                         )
                     elif self.stopping:
                         await results.send(self._interrupted(job))
                     elif self.settings.dry_run:
-                        print(f"would upload: {item.display_rel}", flush=True)
+                        dry_run.lines.append(f"would upload: {item.display_rel}")
                         await results.send(
                             self._result(
                                 job,
@@ -291,6 +314,7 @@ class UploadRun:
                         await jobs.send(job)
                         self.open_jobs[item.rel] = job
                 self._batch = []
+                await dry_run.flush()
 
     def _stop_run(self, exc: BulkUploadError) -> None:
         """An error no file can get past (credentials, target, state): stop every stage now;
@@ -642,6 +666,8 @@ class UploadRun:
             manifest.write_many(done)
             if keep:
                 self.store.store.record(self.target_key, keep, self.run_id)
+            for result in done:  # here, not on the loop: a --log-file line is a file write too
+                log.info("file", extra={"result": result})
 
         async with results:
             while True:
@@ -670,7 +696,6 @@ class UploadRun:
                         reason = result.error or "failed"
                         self.failures.append((result.rel, reason))
                         self.progress.message(f"failed: {printable(result.rel)}: {reason}")
-                    log.info("file", extra={"result": result})
                 self.progress.tick()
 
     # ── results ─────────────────────────────────────────────────────────────────────
