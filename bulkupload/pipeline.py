@@ -146,7 +146,6 @@ class UploadRun:
             open_manifest(self.settings.manifest) as manifest,
             anyio.create_task_group() as outer,
         ):
-            outer.start_soon(self._watch_signals)
             async with anyio.create_task_group() as recording:
                 recording.start_soon(self._record, results_recv, manifest)
                 async with results_send:
@@ -210,23 +209,20 @@ class UploadRun:
         for stream in (jobs_recv, ready_send, ready_recv):
             stream.close()
 
-    async def _watch_signals(self) -> None:
-        try:
-            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
-        except (ValueError, NotImplementedError):
-            return  # not the main thread (an embedding program): it handles its own signals
-        with receiver as signals:
-            async for signum in signals:
-                if self.stopping:
-                    self.progress.message("second interrupt: aborting uploads in flight")
-                    if self._work_scope is not None:
-                        self._work_scope.cancel()
-                    return
-                self.stopping = True
-                self.stop_signal = signum
-                self.progress.message(
-                    "interrupted: finishing uploads in flight (interrupt again to abort)"
-                )
+    def request_stop(self, signum: int = signal.SIGINT, *, hard: bool = False) -> None:
+        """Stop taking files (what is in flight finishes and is recorded); `hard` aborts those
+        too. The caller owns the process's signals (the CLI); the library never installs any."""
+        if hard:
+            self.progress.message("second interrupt: aborting uploads in flight")
+            if self._work_scope is not None:
+                self._work_scope.cancel()
+            return
+        if not self.stopping:
+            self.stopping = True
+            self.stop_signal = signum
+            self.progress.message(
+                "interrupted: finishing uploads in flight (interrupt again to abort)"
+            )
 
     # ── stage 1: walk ──────────────────────────────────────────────────────────────────
     async def _walk(self, send: MemoryObjectSendStream[list[WalkItem]]) -> None:

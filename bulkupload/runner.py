@@ -44,7 +44,15 @@ async def upload(
     """
     if events is not None:
         raise NotImplementedError("upload(events=...) is not available yet: pass None")
-    outcome = await unwrap_groups(_run(settings, stop))
+    return await _finish(settings, await unwrap_groups(_run(settings, stop)))
+
+
+async def upload_with_signals(settings: Settings) -> RunOutcome:
+    """`upload` for the command line: SIGINT/SIGTERM stop it (first gracefully, then hard)."""
+    return await _finish(settings, await unwrap_groups(_run(settings, None, signals=True)))
+
+
+async def _finish(settings: Settings, outcome: RunOutcome) -> RunOutcome:
     if settings.report is not None:
         await anyio.to_thread.run_sync(write_report, outcome, settings)
     log.info("run finished", extra={"summary": summary_dict(outcome)})
@@ -93,7 +101,9 @@ def api_client(
     )
 
 
-async def _run(settings: Settings, stop: anyio.Event | None) -> RunOutcome:
+async def _run(
+    settings: Settings, stop: anyio.Event | None, *, signals: bool = False
+) -> RunOutcome:
     progress = Progress(Tally(), mode=settings.progress)
     async with (
         make_api_session(settings.concurrency) as api_session,
@@ -127,10 +137,13 @@ async def _run(settings: Settings, stop: anyio.Event | None) -> RunOutcome:
                     progress=progress,
                     mirror=mirror,
                 )
-                if stop is None:
+                if stop is None and not signals:
                     return await run.run()
                 async with anyio.create_task_group() as group:
-                    group.start_soon(_stop_when_set, stop, run, progress)
+                    if stop is not None:
+                        group.start_soon(_stop_when_set, stop, run)
+                    if signals:
+                        group.start_soon(_stop_on_signals, run)
                     outcome = await run.run()
                     group.cancel_scope.cancel()
                 return outcome
@@ -138,13 +151,24 @@ async def _run(settings: Settings, stop: anyio.Event | None) -> RunOutcome:
             await store.close()
 
 
-async def _stop_when_set(stop: anyio.Event, run: UploadRun, progress: Progress) -> None:
+async def _stop_when_set(stop: anyio.Event, run: UploadRun) -> None:
     await stop.wait()
-    if not run.stopping:
-        # UploadRun takes no stop event yet: this is what its own SIGINT handler does.
-        run.stopping = True
-        run.stop_signal = signal.SIGINT
-        progress.message("stop requested: finishing uploads in flight")
+    run.request_stop()
+
+
+async def _stop_on_signals(run: UploadRun) -> None:
+    """SIGINT/SIGTERM for the command line: the first stops the run gracefully, the second
+    aborts what is in flight. Only `upload_with_signals` (the CLI) installs this."""
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+    except (ValueError, NotImplementedError, RuntimeError):
+        return  # not the main thread: nothing to watch
+    with receiver as signals:
+        async for signum in signals:
+            if run.stopping:
+                run.request_stop(hard=True)
+                return
+            run.request_stop(signum)
 
 
 async def unwrap_groups(run: Awaitable[RunOutcome]) -> RunOutcome:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import bulkupload
@@ -104,3 +105,38 @@ async def test_events_are_not_there_yet(emulator: RunningEmulator, tmp_path: Pat
 
 def _fields(settings: bulkupload.Settings) -> dict[str, object]:
     return {name: getattr(settings, name) for name in bulkupload.Settings.__dataclass_fields__}
+
+
+def test_the_library_leaves_the_host_programs_signal_handlers_alone(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Was: UploadRun opened a SIGINT/SIGTERM receiver, replacing an embedding program's own."""
+    expected = make_tree(tmp_path / "src", 5)
+    seen: list[tuple[object, object]] = []
+
+    def host_handler(signum: int, frame: object) -> None:  # the embedding program's handler
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, host_handler)
+    try:
+
+        async def main() -> bulkupload.RunOutcome:
+            async def watch() -> None:  # look at the handlers while the run is going on
+                while True:
+                    seen.append((signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)))
+                    await anyio.lowlevel.checkpoint()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch)
+                outcome = await bulkupload.upload(settings_for(emulator, tmp_path))
+                group.cancel_scope.cancel()
+            return outcome
+
+        outcome = anyio.run(main)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert outcome.tally.uploaded == len(expected)
+    assert len(seen) > 3
+    assert {term for term, _ in seen} == {host_handler}
+    # SIGINT belongs to asyncio's own runner here (the host's loop): it must not change either.
+    assert len({id(sigint) for _, sigint in seen}) == 1

@@ -211,7 +211,7 @@ DEPRECATED_V10 = (
 
 
 def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from ..runner import upload
+    from ..runner import upload_with_signals
     from ..sources import source_prefixes
 
     settings = settings_from(args, env)
@@ -219,7 +219,6 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
     if settings.api_version == "1.0":
         print(DEPRECATED_V10, file=sys.stderr, flush=True)
-    # The run's own SIGINT/SIGTERM handling still lives in UploadRun (pipeline.py).
-    outcome = anyio.run(upload, settings)
+    outcome = anyio.run(upload_with_signals, settings)
     print_summary(outcome, settings, sys.stdout)
     return exit_code(outcome)
