@@ -406,3 +406,33 @@ async def test_a_checked_out_file_fails_clearly(
     assert caught.value.status == 409
     (node,) = next(f for f in (await tree(api))["folders"] if f["name"] == "Locked")["files"]
     assert len(node["versions"]) == 1
+
+
+class OddAnswers:
+    """A requester whose answers have shapes Procore does not publish (no id, a list)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Answer:
+        return Answer(200 if method == "GET" else 201, {}, self.data)
+
+
+@pytest.mark.parametrize("data", [{"name": "no id"}, [], None, {"id": "x", "name": "n"}])
+async def test_an_unexpected_answer_shape_is_an_api_error_not_a_crash(data: Any) -> None:
+    """Was: a KeyError from an unexpected Documents answer escaped the per-file accounting."""
+    with pytest.raises(ApiError, match="unexpected answer"):
+        await FolderMirror(OddAnswers(data), PROJECT).folder_id_for("A")
+    with pytest.raises(ApiError, match="unexpected answer"):
+        await attach(
+            OddAnswers(data), PROJECT, folder_id=1, name="f.txt", upload_uuid="u", size=1,
+            on_conflict="version", existing=None,
+        )  # fmt: skip

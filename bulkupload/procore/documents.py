@@ -8,10 +8,10 @@ file costs one call to attach (none to skip).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 
@@ -219,7 +219,22 @@ async def list_folder(
         else docs.params()
     )
     resp = await requester.request("GET", path, params=params)
-    return FolderListing.from_json(resp.data)
+    return decoded(resp, FolderListing.from_json)
+
+
+T = TypeVar("T")
+
+
+def decoded(resp: ApiResponseLike, decode: Callable[[Any], T]) -> T:
+    """`decode(resp.data)`, or an ApiError for that call when the answer has an unexpected shape
+    (a missing id, a list where an object belongs): a per-file failure, never a crash."""
+    try:
+        return decode(resp.data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        call = getattr(resp, "call", "") or None
+        raise ApiError(
+            resp.status, f"unexpected answer from Procore ({type(exc).__name__}: {exc})", call=call
+        ) from exc
 
 
 def _split(path: str) -> list[str]:
@@ -366,7 +381,7 @@ class FolderMirror:
                 raise
             return folder_id
         self.folders_created += 1
-        folder_id = int(resp.data["id"])
+        folder_id = decoded(resp, lambda data: int(data["id"]))
         # A folder we just made is empty: remember that instead of listing it.
         self._listings[folder_id] = FolderListing(folder_id)
         if (parent := self._listings.get(parent_id)) is not None:
@@ -472,7 +487,7 @@ async def attach(
             if clash is None or unique:
                 raise
             return await on_clash(clash)
-        remote = RemoteFile.from_json(resp.data)
+        remote = decoded(resp, RemoteFile.from_json)
         return done(remote, "created" if remote.name == name else "renamed")
 
     async def new_version(file: RemoteFile) -> AttachResult:
@@ -491,7 +506,7 @@ async def attach(
             if now is not None and ours.made(now):
                 return done(now, "versioned")
             raise
-        return done(RemoteFile.from_json(resp.data), "versioned")
+        return done(decoded(resp, RemoteFile.from_json), "versioned")
 
     async def on_clash(file: RemoteFile) -> AttachResult:
         if on_conflict == "skip":
