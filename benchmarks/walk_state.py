@@ -102,7 +102,7 @@ def diff_phase(root: Path, state_path: Path) -> dict[str, float]:
             unchanged += len(same)
             changed += len(batch) - len(same)
             store.mark_seen(TARGET, same, run)
-        gone = len(store.gone(TARGET, run))
+        gone, _ = store.gone(TARGET, run, 0)
         store.finish_run(run, {"unchanged": unchanged, "changed": changed})
     return {
         "seconds": time.perf_counter() - start,

@@ -33,6 +33,12 @@ class Job:
     sent_bytes: int = 0
 
 
+#: How many failures and files gone from SOURCE a run keeps in memory (and lists in the
+#: report); the manifest and the state store have them all, and the counts are exact.
+KEPT_FAILURES = 1000
+KEPT_GONE = 1000
+
+
 @dataclass(slots=True)
 class RunOutcome:
     """What the CLI needs to print the summary and pick the exit code."""
@@ -40,8 +46,9 @@ class RunOutcome:
     tally: Tally
     duration: float
     interrupted: int | None = None  # the signal number that stopped the run
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # the first KEPT_FAILURES
+    gone: list[str] = field(default_factory=list)  # the first KEPT_GONE, by path
+    gone_count: int = 0
     api_calls: int = 0
     rate_limited: int = 0
     run_id: int | None = None
@@ -123,5 +130,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "retries_by_kind": dict(sorted(tally.retries_by_kind.items())),
         "interrupted": outcome.interrupted is not None,
         "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
+        "failures_listed": len(outcome.failures),
         "gone_from_source": [printable(rel) for rel in outcome.gone],
+        "gone_from_source_total": outcome.gone_count,
     }

@@ -48,6 +48,8 @@ from .models import (
     printable,
 )
 from .outcome import (
+    KEPT_FAILURES,
+    KEPT_GONE,
     Job,
     RunOutcome,
     content_type_for,
@@ -174,10 +176,10 @@ class UploadRun:
             raise self._fatal  # every file found has its line; now the run fails as a whole
         # "Not seen" only means "gone" after a full walk that marked what it saw: a dry run marks
         # nothing, and a stopped walk never reached the rest of SOURCE.
-        gone = (
-            [row.rel for row in await self.store.gone(self.target_key, self.run_id)]
+        gone_count, gone_rows = (
+            await self.store.gone(self.target_key, self.run_id, KEPT_GONE)
             if self.tally.walk_done and not self.settings.dry_run
-            else []
+            else (0, [])
         )
         self.tally.retried("api", self.api.stats.retries)
         outcome = RunOutcome(
@@ -185,7 +187,8 @@ class UploadRun:
             duration=time.monotonic() - started,
             interrupted=self.stop_signal,
             failures=self.failures,
-            gone=gone,
+            gone=[row.rel for row in gone_rows],
+            gone_count=gone_count,
             api_calls=self.api.stats.calls,
             rate_limited=self.api.stats.rate_limited,
             run_id=self.run_id,
@@ -690,7 +693,8 @@ class UploadRun:
                     self.tally.count(result)
                     if result.status is Status.FAILED:
                         reason = result.error or "failed"
-                        self.failures.append((result.rel, reason))
+                        if len(self.failures) < KEPT_FAILURES:  # the manifest has them all
+                            self.failures.append((result.rel, reason))
                         self.progress.message(f"failed: {printable(result.rel)}: {reason}")
                 self.progress.tick()
 

@@ -266,15 +266,21 @@ class StateStore:
         with self._write("mark files seen") as conn:
             conn.executemany("UPDATE files SET seen_run = ? WHERE target = ? AND rel = ?", params)
 
-    def gone(self, target_key: str, run_id: int) -> list[StateRow]:
-        """Uploaded rows that run `run_id` did not see: deleted or moved locally since."""
+    def gone(self, target_key: str, run_id: int, limit: int = -1) -> tuple[int, list[StateRow]]:
+        """Uploaded rows that run `run_id` did not see (deleted or moved locally since): how many,
+        and the first `limit` of them by path (all with -1)."""
+        where = (
+            " FROM files WHERE target = ? AND status = 'uploaded'"
+            " AND (seen_run IS NULL OR seen_run != ?)"
+        )
         with self._guard("read"):
+            (count,) = self._conn.execute(
+                "SELECT COUNT(*)" + where, (target_key, run_id)
+            ).fetchone()
             cur = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE target = ? AND status = 'uploaded'"
-                " AND (seen_run IS NULL OR seen_run != ?) ORDER BY rel",
-                (target_key, run_id),
+                f"SELECT {_COLUMNS}{where} ORDER BY rel LIMIT ?", (target_key, run_id, limit)
             )
-            return [_row(values) for values in cur]
+            return int(count), [_row(values) for values in cur]
 
     def rows(self, target_key: str | None = None) -> Iterator[StateRow]:
         """Every row (of one target, or all), ordered by target then rel bytes, page by page."""
@@ -476,9 +482,11 @@ class AsyncStateStore:
         """See `StateStore.mark_seen`."""
         await self._run(self.store.mark_seen, target_key, rels, run_id)
 
-    async def gone(self, target_key: str, run_id: int) -> list[StateRow]:
+    async def gone(
+        self, target_key: str, run_id: int, limit: int = -1
+    ) -> tuple[int, list[StateRow]]:
         """See `StateStore.gone`."""
-        return await self._run(self.store.gone, target_key, run_id)
+        return await self._run(self.store.gone, target_key, run_id, limit)
 
     async def rows(self, target_key: str | None = None) -> AsyncIterator[StateRow]:
         """See `StateStore.rows`; each page is fetched in the worker thread."""

@@ -117,7 +117,8 @@ def test_gone_lists_uploaded_files_not_seen_in_this_run(store: StateStore) -> No
     run2 = store.begin_run(T)
     store.mark_seen(T, ["keep"], run2)
     store.record(T, [uploaded("resent")], run2)
-    assert [row.rel for row in store.gone(T, run2)] == ["deleted"]
+    assert [row.rel for row in store.gone(T, run2)[1]] == ["deleted"]
+    assert store.gone(T, run2, 0) == (1, [])  # counted in full, listed up to the limit
 
 
 def test_runs_keep_their_summary(store: StateStore) -> None:
@@ -203,6 +204,6 @@ async def test_async_store_runs_the_same_operations(tmp_path: Path) -> None:
         assert isinstance(found["b\udcff"], StateRow)
         run2 = await store.begin_run(T)
         await store.mark_seen(T, ["a"], run2)
-        assert [r.rel for r in await store.gone(T, run2)] == ["b\udcff"]
+        assert [r.rel for r in (await store.gone(T, run2))[1]] == ["b\udcff"]
         assert [r.rel async for r in store.rows(T)] == ["a", "b\udcff"]
         await store.finish_run(run2, {"ok": True})

@@ -38,11 +38,11 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
         lines.append("  failures:")
         for rel, reason in outcome.failures[:SHOWN_FAILURES]:
             lines.append(f"    {printable(rel)}: {reason}")
-        if len(outcome.failures) > SHOWN_FAILURES:
-            lines.append(f"    … and {len(outcome.failures) - SHOWN_FAILURES} more (see manifest)")
-    if outcome.gone:
+        if tally.failed > SHOWN_FAILURES:
+            lines.append(f"    … and {tally.failed - SHOWN_FAILURES} more (see manifest)")
+    if outcome.gone_count:
         lines.append(
-            f"  {len(outcome.gone)} files uploaded before are gone from SOURCE "
+            f"  {outcome.gone_count} files uploaded before are gone from SOURCE "
             "(nothing deleted in Procore; listed in --report)"
         )
     if not settings.attach and tally.uploaded and not settings.dry_run:

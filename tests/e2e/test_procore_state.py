@@ -119,3 +119,23 @@ def test_retries_are_counted_by_kind_in_the_report(make_runner, tmp_path: Path) 
     assert summary["retries_by_kind"]["api"] == injected  # each injected 5xx was sent again
     assert summary["retries"] == sum(summary["retries_by_kind"].values())
     assert f"{summary['retries']} retries" in result.stdout
+
+
+def test_failures_are_counted_in_full_but_kept_in_memory_up_to_a_bound(
+    make_runner, tmp_path: Path, monkeypatch
+) -> None:
+    """The memory bound covers failures: the first KEPT_FAILURES are kept, the rest counted."""
+    import bulkupload.pipeline
+
+    monkeypatch.setattr(bulkupload.pipeline, "KEPT_FAILURES", 3)
+    runner: Runner = make_runner(fault_api_5xx=1.0)
+    src = tmp_path / "src"
+    expected = make_tree(src, 25)
+    report = tmp_path / "report.json"
+    result = runner(str(src), "--no-attach", "--retries", "0", "--report", str(report))
+    assert result.code == 1
+    summary = json.loads(report.read_text())
+    assert summary["failed"] == len(expected) and summary["failures_listed"] == 3
+    assert len(records_by_rel(runner)) == len(expected)  # the manifest has every one
+    assert all(r["status"] == "failed" for r in records_by_rel(runner).values())
+    assert f"and {len(expected) - 20} more (see manifest)" in result.stdout
