@@ -29,7 +29,6 @@ from .config import Settings
 from .errors import (
     AuthError,
     BulkUploadError,
-    ConfigError,
     FileChanged,
     FileProblem,
     NotFound,
@@ -557,11 +556,6 @@ class UploadRun:
 
     async def _send_segmented(self, job: Job) -> tuple[str, str]:
         """A big file in segments (each retried on its own); once more if it changed."""
-        if self.settings.api_version != "1.1":
-            raise ConfigError(
-                f"files over {self.settings.segment_threshold} bytes need segmented uploads, "
-                "which need --api-version 1.1"
-            )
         changed_once = False
         while True:
             job.attempts += 1
@@ -576,6 +570,7 @@ class UploadRun:
                     policy=self.policy,
                     on_progress=self._counter(job),
                     allow_http=self.settings.allow_http,
+                    api_version=self.settings.api_version,
                 )
             except FileChanged:
                 self._reread_changed(job, changed_once)

@@ -320,6 +320,7 @@ async def send_segmented(
     on_progress: Callable[[int], None] | None = None,
     parallel: int = 2,
     allow_http: bool = False,
+    api_version: str = "1.1",
 ) -> SegmentedReceipt:
     """Upload `entry` as a segmented upload and complete it; return the uuid, MD5 and ETags.
 
@@ -351,6 +352,7 @@ async def send_segmented(
                 filename=remote_name(entry.name),
                 content_type=content_type,
                 segments=plans,
+                api_version=api_version,
             )
             for segment in segments:  # every URL before the first byte goes anywhere
                 check_storage_url(segment.url, allow_http=allow_http)
@@ -373,7 +375,9 @@ async def send_segmented(
                 counted = 0
         # Checked before completing, so a file changed mid-upload never becomes a stored object.
         await anyio.to_thread.run_sync(_stat, entry, "during upload")
-        await complete_segmented_upload(api, target, uuid, segments=plans, etags=etags)
+        await complete_segmented_upload(
+            api, target, uuid, segments=plans, etags=etags, api_version=api_version
+        )
     except BaseException:
         if counted and on_progress is not None:
             on_progress(-counted)

@@ -21,7 +21,8 @@ __all__ = [
     "parse_segmented_upload",
 ]
 
-_API_VERSION = "1.1"  # segments exist only in v1.1 (v1.0 answers 422)
+# Procore publishes `segments` for Create Upload in v1.0 and v1.1 alike; v1.1 is the default.
+DEFAULT_API_VERSION = "1.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ async def create_segmented_upload(
     filename: str,
     content_type: str,
     segments: Sequence[SegmentPlan],
+    api_version: str = DEFAULT_API_VERSION,
 ) -> tuple[str, list[SegmentTarget]]:
     """POST a segmented Create Upload; return its uuid and one PUT target per segment, in order."""
     if not segments:
@@ -64,7 +66,7 @@ async def create_segmented_upload(
         "response_content_type": content_type,
         "segments": [_segment_json(plan) for plan in segments],
     }
-    answer = await api.request("POST", target.uploads_path(_API_VERSION), json=body)
+    answer = await api.request("POST", target.uploads_path(api_version), json=body)
     return parse_segmented_upload(answer.status, answer.data, segments, call=answer.call or None)
 
 
@@ -120,6 +122,7 @@ async def complete_segmented_upload(
     *,
     segments: Sequence[SegmentPlan],
     etags: Sequence[str],
+    api_version: str = DEFAULT_API_VERSION,
 ) -> None:
     """PATCH the upload with every segment's ETag in the original order: storage assembles it."""
     if len(etags) != len(segments):
@@ -131,7 +134,7 @@ async def complete_segmented_upload(
             for plan, etag in zip(segments, etags, strict=True)
         ]
     }
-    path = f"{target.uploads_path(_API_VERSION)}/{uuid}"
+    path = f"{target.uploads_path(api_version)}/{uuid}"
     answer = await api.request("PATCH", path, json=body)
     data = answer.data
     state = data.get("status") if isinstance(data, dict) else None

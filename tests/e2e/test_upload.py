@@ -223,6 +223,23 @@ def test_api_version_1_0(runner: Runner, tmp_path: Path) -> None:
     assert "deprecated" not in runner(str(tmp_path / "src"), "--no-attach").stderr
 
 
+def test_big_files_go_in_segments_through_v1_0_too(runner: Runner, tmp_path: Path) -> None:
+    """Procore's v1.0 Create Upload takes `segments` as v1.1 does (was refused by the client)."""
+    src = tmp_path / "src"
+    expected = {"big.bin": write(src / "big.bin", os.urandom(11 * 1024 * 1024))}
+    result = runner(
+        str(src), "--api-version", "1.0", "--segment-threshold", "8MiB", "--segment-size", "5MiB",
+        "--no-attach",
+    )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    assert_all_stored(runner, expected)
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes == {
+        "POST /rest/v1.0/projects/{id}/uploads": 1,
+        "PATCH /rest/v1.0/projects/{id}/uploads/{id}": 1,
+    }
+
+
 def test_big_files_go_in_segments(runner: Runner, tmp_path: Path) -> None:
     """Above --segment-threshold: Create Upload with segments, PUT each, PATCH complete, attach."""
     src = tmp_path / "src"
