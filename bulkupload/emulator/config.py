@@ -52,6 +52,9 @@ class FaultSettings:
     api_lost: float = 0.0  # API: the work is done, then the connection drops unanswered
     api_latency: float = 0.0
     storage_latency: float = 0.0
+    # Virtual storage latency: each storage request moves the emulator's clock on by this many
+    # seconds before it is checked, so expiry can be rehearsed without waiting in real time.
+    storage_clock_step: float = 0.0
     storage_bandwidth: float | None = None  # bytes/s over all storage connections
     retry_after: int = 1  # seconds, sent with every injected 5xx
 

@@ -118,6 +118,8 @@ async def storage_prelude(request: web.Request) -> web.Response | None:
         )
     if faults.storage_latency:
         await asyncio.sleep(faults.storage_latency)
+    if faults.storage_clock_step:
+        state.clock.advance(faults.storage_clock_step)
     if faults.storage_5xx and rng.random() < faults.storage_5xx:
         counters.faults_injected["storage_5xx"] += 1
         status, code = rng.choice(((500, "InternalError"), (503, "SlowDown")))

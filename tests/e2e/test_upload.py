@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -53,13 +54,19 @@ def test_mixed_tree_with_odd_names_and_a_50mb_file(runner: Runner, tmp_path: Pat
 
 
 def test_short_lived_instructions_and_slow_storage(make_runner, tmp_path: Path) -> None:
-    runner = make_runner(upload_lifetime=1.0, storage_latency=0.7)
+    runner = make_runner(upload_lifetime=1.0)
+    # Slow storage on the emulator's clock: each storage request takes 0.5 s of its time.
+    runner.emulator.set_faults(storage_clock_step=0.25)
     expected = make_tree(tmp_path / "src", 30)
-    result = runner(str(tmp_path / "src"), "--concurrency", "4", "--no-attach")
+    report = tmp_path / "report.json"
+    result = runner(
+        str(tmp_path / "src"), "--concurrency", "4", "--no-attach", "--report", str(report)
+    )
     assert result.code == 0, result.stderr
     assert_all_stored(runner, expected)
     # Instructions did expire on the way and were replaced, not failed.
     assert len(runner.emulator.uploads()) > len(expected)
+    assert json.loads(report.read_text())["retries_by_kind"]["renewal"] > 0
 
 
 def test_twenty_percent_faults_everywhere(make_runner, tmp_path: Path) -> None:
