@@ -83,22 +83,27 @@ def token_source(
 def api_client(
     session: aiohttp.ClientSession,
     *,
+    credentials: Credentials,
+    login_url: str,
     base_url: str,
     company_id: int,
-    tokens: TokenSource,
-    policy: RetryPolicy,
+    retries: int,
+    backoff: bool = True,
     allow_http: bool = False,
-) -> ApiClient:
-    """The API client every command uses: paced by Procore's rate-limit headers."""
-    return ApiClient(
+) -> tuple[TokenSource, ApiClient]:
+    """The token source and API client every command uses: one retry policy, paced by
+    Procore's rate-limit headers, the same URL rule for the login and API hosts."""
+    tokens = token_source(credentials, login_url, session, allow_http=allow_http)
+    api = ApiClient(
         session,
         base_url,
         company_id=company_id,
         tokens=tokens,
-        policy=policy,
+        policy=retry_policy(retries, backoff=backoff),
         pacer=RateLimitPacer(),
         allow_http=allow_http,
     )
+    return tokens, api
 
 
 async def _run(
@@ -109,15 +114,14 @@ async def _run(
         make_api_session(settings.concurrency) as api_session,
         make_storage_session(settings.concurrency) as storage,
     ):
-        tokens = token_source(
-            settings.credentials, settings.login_url, api_session, allow_http=settings.allow_http
-        )
-        api = api_client(
+        tokens, api = api_client(
             api_session,
+            credentials=settings.credentials,
+            login_url=settings.login_url,
             base_url=settings.base_url,
             company_id=settings.company_id,
-            tokens=tokens,
-            policy=retry_policy(settings.retries, backoff=settings.retry_backoff),
+            retries=settings.retries,
+            backoff=settings.retry_backoff,
             allow_http=settings.allow_http,
         )
         mirror = None

@@ -34,7 +34,7 @@ from ..manifest import original_rel, printable_values, read_manifest
 from ..models import FileResult, Status, Target, printable
 from ..procore.client import make_api_session
 from ..procore.documents import FolderMirror, remote_name
-from ..runner import api_client, retry_policy, token_source
+from ..runner import api_client
 from ..state import AsyncStateStore, StateRow
 from .common import Connection
 from .failures import describe
@@ -151,16 +151,17 @@ async def attach_manifest(
         await AsyncStateStore.open(settings.state) as store,
         make_api_session(settings.concurrency) as session,
     ):
-        tokens = token_source(conn.credentials, conn.login_url, session, allow_http=conn.allow_http)
-        await tokens.token()  # wrong credentials or an unreachable host stop here
-        api = api_client(
+        tokens, api = api_client(
             session,
+            credentials=conn.credentials,
+            login_url=conn.login_url,
             base_url=conn.base_url,
             company_id=conn.company_id,
-            tokens=tokens,
-            policy=retry_policy(settings.retries, backoff=settings.retry_backoff),
+            retries=settings.retries,
+            backoff=settings.retry_backoff,
             allow_http=conn.allow_http,
         )
+        await tokens.token()  # wrong credentials or an unreachable host stop here
         mirror = FolderMirror(api, settings.target, settings.folder)
         work = Attaching(settings, mirror, store, outcome)
         try:
