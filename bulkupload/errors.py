@@ -4,10 +4,11 @@ BulkUploadError
 ├── ConfigError              bad flags, config file or environment (exit 2)
 ├── AuthError                credentials refused, token unusable (exit 2)
 ├── StateError               the state store cannot be opened or written (exit 2)
+├── TargetUnusable           the project/company cannot be used by these credentials (exit 2)
 ├── NetworkError             host unreachable, connection reset, timeout (retried)
 ├── InsecureConnection       refused before sending: plain http off loopback without --allow-http,
 │   │                        or a TLS certificate that does not verify (never retried)
-│   ├── InsecureApi          the API or login host (also a TargetUnusable: the run stops, exit 2)
+│   ├── InsecureApi          the API or login host (a TargetUnusable too: the run stops, exit 2)
 │   └── InsecureStorage      a storage or segment URL: this file fails, the run goes on
 ├── ApiError                 Procore answered with an error (status, Procore's message, the call)
 │   ├── RateLimited          429, carries the wait the server asked for (retried)
@@ -20,8 +21,8 @@ BulkUploadError
 └── FileProblem              one local file cannot be sent (recorded, run goes on)
     ├── FileVanished         deleted between walk and upload
     ├── FileUnreadable       permission or I/O error
-    └── FileChanged          size or mtime changed while uploading
-TargetUnusable               the project/company cannot be used by these credentials (exit 2)
+    ├── FileChanged          size or mtime changed while uploading
+    └── FileTooLarge         larger than any upload protocol allows
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class FileUnreadable(FileProblem):
 
 class FileChanged(FileProblem):
     """The file's size or mtime changed while it was being uploaded."""
+
+
+class FileTooLarge(FileProblem):
+    """No upload protocol accepts a file of this size."""
 
 
 class TargetUnusable(BulkUploadError):

@@ -16,6 +16,32 @@ class Status(enum.StrEnum):
     SENT = "sent"
 
 
+class Disposition(enum.StrEnum):
+    """What the state store does with a file's row once the file is done.
+
+    KEEP   the row stays as it is (unchanged files, interrupted or dry-run entries)
+    SENT   the bytes are stored but not placed: the next run places them without sending again
+    DONE   the row takes the manifest's status (uploaded, or skipped on a conflict rule)
+    FAILED the row says failed (Procore identity from earlier runs is kept)
+    """
+
+    KEEP = "keep"
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a file landed in Procore, as far as its destination tells (Documents: the file,
+    its folder and the version number); `action` says what placing did."""
+
+    file_id: int | None = None
+    folder_id: int | None = None
+    version: int | None = None
+    action: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where uploads go: a project or a company (company-level Documents)."""

@@ -644,7 +644,7 @@ class UploadRun:
             )
             return receipt.md5
 
-        def on_retry() -> None:
+        def on_retry(exc: BaseException) -> None:
             self.tally.retried("storage")
 
         try:

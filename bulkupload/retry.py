@@ -1,8 +1,17 @@
-"""Every retry policy in one place: what is retried, how long to wait, when to give up.
+"""Every retry policy in one place, named: what is retried, how often, how long to wait.
 
-Callers hand one attempt to ``await call_with_retries(policy, attempt)`` (or wrap it in
-``async for attempt in retrying(policy): with attempt: ...``); the attempt must rebuild anything
-that cannot be re-sent (request bodies, open files).
+A policy's `name` is the kind its retries are counted under (summary, report, events):
+
+    api            an API call sent again (network error, 5xx, 429)
+    storage        a storage POST attempt of a whole file sent again
+    part           one segment or part PUT sent again
+    renewal        fresh upload instructions: the old ones expired or were about to
+    changed_file   a file that changed while it was sent, read again from a fresh stat
+
+Callers hand one attempt to ``await call_with_retries(policy, attempt)``; the attempt must
+rebuild anything that cannot be re-sent (request bodies, open files). With the test switch
+(`set_instant` or ``BULKUPLOAD_INSTANT_RETRIES=1``) every policy keeps its decisions and never
+sleeps, so a test suite does not wait out backoff or ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -18,13 +27,21 @@ from typing import TypeVar
 import tenacity
 from tenacity import RetryCallState
 
-from bulkupload.errors import ApiUnavailable, NetworkError, RateLimited, StorageUnavailable
+from bulkupload.errors import (
+    ApiUnavailable,
+    FileChanged,
+    NetworkError,
+    PolicyExpired,
+    RateLimited,
+    StorageUnavailable,
+)
 
 __all__ = [
     "INSTANT",
     "INSTANT_ENV",
-    "RETRIED",
     "SERVER_WAIT_CAP",
+    "TRANSIENT",
+    "Policies",
     "RetryPolicy",
     "call_with_retries",
     "compute_wait",
@@ -34,8 +51,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The only errors worth another try; everything else is a definite answer.
-RETRIED: tuple[type[BaseException], ...] = (
+#: Errors that say "try again later"; everything else is a definite answer.
+TRANSIENT: tuple[type[BaseException], ...] = (
     NetworkError,
     ApiUnavailable,
     RateLimited,
@@ -49,13 +66,15 @@ SERVER_WAIT_CAP = 120.0
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry.
+    """How often and how long to retry what.
 
     `attempts` counts the first try; `total` caps the time spent on all attempts (seconds);
     `initial`/`maximum` bound the exponential backoff, plus up to `jitter` seconds of randomness.
-    `backoff=False` never sleeps (tests).
+    `backoff=False` never sleeps (a renewal or a re-read needs no wait).
     """
 
+    name: str = "api"
+    retry_on: tuple[type[BaseException], ...] = TRANSIENT
     attempts: int = 6
     initial: float = 0.5
     maximum: float = 30.0
@@ -64,18 +83,44 @@ class RetryPolicy:
     backoff: bool = True
 
 
-#: A policy for tests: same retry decisions, no sleeping.
+@dataclass(frozen=True)
+class Policies:
+    """The named policies of one run; `retries` (the `--retries` flag) sets the transient ones."""
+
+    api_call: RetryPolicy
+    storage_attempt: RetryPolicy
+    segment_part: RetryPolicy
+    renew_instruction: RetryPolicy
+    file_changed: RetryPolicy
+
+    @classmethod
+    def for_run(cls, retries: int = 5, *, backoff: bool = True) -> Policies:
+        attempts = retries + 1
+        return cls(
+            api_call=RetryPolicy("api", attempts=attempts, backoff=backoff),
+            storage_attempt=RetryPolicy("storage", attempts=attempts, backoff=backoff),
+            segment_part=RetryPolicy("part", attempts=attempts, backoff=backoff),
+            # Procore's instructions last an hour: three fresh sets in a row that all expire
+            # before their bytes arrive means storage is far too slow, not bad luck.
+            renew_instruction=RetryPolicy(
+                "renewal", retry_on=(PolicyExpired,), attempts=4, backoff=False
+            ),
+            # A file being written while we read it: one more try from a fresh stat, then fail.
+            file_changed=RetryPolicy(
+                "changed_file", retry_on=(FileChanged,), attempts=2, backoff=False
+            ),
+        )
+
+
+#: A policy for tests: the same retry decisions, no sleeping.
 INSTANT = RetryPolicy(backoff=False)
 
-#: The test switch (as stamina's `set_testing`): with this variable set to 1 in the environment
-#: of a process, or `set_instant(True)` in it, every policy keeps its decisions but never sleeps,
-#: so a test suite does not wait out backoff and `Retry-After`. Never set in production.
 INSTANT_ENV = "BULKUPLOAD_INSTANT_RETRIES"
 _instant = os.environ.get(INSTANT_ENV) == "1"
 
 
 def set_instant(on: bool) -> None:
-    """Turn every backoff sleep of this process off (tests) or back on."""
+    """Turn every backoff sleep of this process off (tests) or back on. Never in production."""
     global _instant
     _instant = on
 
@@ -92,16 +137,17 @@ def compute_wait(policy: RetryPolicy, attempt: int, exc: BaseException | None) -
     return wait
 
 
-def retrying(
-    policy: RetryPolicy,
-    *,
-    on_retry: Callable[[RetryCallState], None] | None = None,
-    first_attempt: int = 1,
-) -> tenacity.AsyncRetrying:
-    """An `AsyncRetrying` that retries only `RETRIED` errors under `policy` and re-raises the last.
+OnRetry = Callable[[BaseException], None]
 
-    `on_retry` is called before each sleep (for counting retries or logging). `first_attempt`
-    numbers the first attempt of this retrier, when earlier ones were made without it.
+
+def retrying(
+    policy: RetryPolicy, *, on_retry: OnRetry | None = None, first_attempt: int = 1
+) -> tenacity.AsyncRetrying:
+    """An `AsyncRetrying` that retries only `policy.retry_on` and re-raises the last error.
+
+    `on_retry(exc)` is called before each sleep (to count the retry or log it).
+    `first_attempt` numbers the first attempt of this retrier, when earlier ones were made
+    without it.
     """
 
     def wait(state: RetryCallState) -> float:
@@ -109,11 +155,12 @@ def retrying(
         return compute_wait(policy, state.attempt_number + first_attempt - 1, exc)
 
     def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None:
-            on_retry(state)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if on_retry is not None and exc is not None:
+            on_retry(exc)
 
     return tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(RETRIED),
+        retry=tenacity.retry_if_exception_type(policy.retry_on),
         wait=wait,
         stop=(
             tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total)
@@ -124,31 +171,28 @@ def retrying(
 
 
 async def call_with_retries(
-    policy: RetryPolicy,
-    attempt: Callable[[], Awaitable[T]],
-    *,
-    on_retry: Callable[[], None] | None = None,
+    policy: RetryPolicy, attempt: Callable[[], Awaitable[T]], *, on_retry: OnRetry | None = None
 ) -> T:
-    """`await attempt()` under `policy`: the same decisions as `retrying`, but the first try runs
-    bare. Nearly every call succeeds at once, and building tenacity's retrier for each of them was
-    measurable CPU per file (about 8 % of a small-file upload); it is built only after a failure.
+    """`await attempt()` under `policy`: the decisions of `retrying`, but the first try runs bare.
+
+    Nearly every call succeeds at once, and building tenacity's retrier for each of them was
+    measurable CPU per file (about 8 % of a small-file upload); it is built after a failure only.
     """
     started = time.monotonic()
     try:
         return await attempt()
-    except RETRIED as exc:
+    except policy.retry_on as exc:
         if policy.attempts <= 1 or time.monotonic() - started >= policy.total:
             raise
         if on_retry is not None:
-            on_retry()
+            on_retry(exc)
         await asyncio.sleep(compute_wait(policy, 1, exc))
     rest = replace(
         policy,
         attempts=policy.attempts - 1,
         total=max(policy.total - (time.monotonic() - started), 0.0),
     )
-    count = (lambda _: on_retry()) if on_retry is not None else None
-    async for retry in retrying(rest, on_retry=count, first_attempt=2):
+    async for retry in retrying(rest, on_retry=on_retry, first_attempt=2):
         with retry:
             return await attempt()
     raise AssertionError("unreachable: tenacity re-raises the last error")

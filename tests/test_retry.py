@@ -25,7 +25,7 @@ async def run(policy: RetryPolicy, errors: list[BaseException]) -> tuple[int, in
     """Attempts made and retries reported while failing with `errors` then succeeding."""
     attempts = 0
     retries: list[int] = []
-    async for attempt in retrying(policy, on_retry=lambda s: retries.append(s.attempt_number)):
+    async for attempt in retrying(policy, on_retry=lambda exc: retries.append(len(retries) + 1)):
         with attempt:
             attempts += 1
             if errors:
@@ -130,7 +130,7 @@ async def test_call_with_retries_counts_every_attempt_and_reraises_the_last() ->
         raise ApiUnavailable(503, f"busy {len(calls)}")
 
     with pytest.raises(ApiUnavailable, match=f"busy {INSTANT.attempts}"):
-        await call_with_retries(INSTANT, always_503, on_retry=lambda: retries.append(None))
+        await call_with_retries(INSTANT, always_503, on_retry=lambda exc: retries.append(None))
     assert len(calls) == INSTANT.attempts
     assert len(retries) == INSTANT.attempts - 1
 

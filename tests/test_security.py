@@ -317,7 +317,7 @@ async def test_plain_http_storage_is_refused_unless_allowed(tmp_path: Path) -> N
             await call_with_retries(
                 RetryPolicy(backoff=False),
                 lambda: send_to_storage(storage, instruction, entry_for(path)),
-                on_retry=lambda: retries.append(None),
+                on_retry=lambda exc: retries.append(None),
             )
         assert str(refused.value) == (
             f"refusing to send file bytes over plain http to {INVALID_HOST}: "

@@ -124,6 +124,9 @@ class Counters:
     storage_requests: int = 0
     storage_authorization_headers: int = 0
     storage_success: int = 0
+    # Storage requests being answered now, and the most at any one time (a concurrency bound).
+    storage_in_flight: int = 0
+    storage_peak_in_flight: int = 0
     storage_errors: Counter[str] = field(default_factory=Counter)  # by S3 error code
     faults_injected: Counter[str] = field(default_factory=Counter)
 
@@ -136,6 +139,8 @@ class Counters:
             "storage_requests": self.storage_requests,
             "storage_authorization_headers": self.storage_authorization_headers,
             "storage_success": self.storage_success,
+            "storage_in_flight": self.storage_in_flight,
+            "storage_peak_in_flight": self.storage_peak_in_flight,
             "storage_errors": dict(self.storage_errors),
             "faults_injected": dict(self.faults_injected),
         }

@@ -87,6 +87,10 @@ def counted(handler: StorageHandler) -> StorageHandler:
     async def run(request: web.Request) -> web.StreamResponse:
         counters = request.app[STATE_KEY].counters
         counters.storage_requests += 1
+        counters.storage_in_flight += 1
+        counters.storage_peak_in_flight = max(
+            counters.storage_peak_in_flight, counters.storage_in_flight
+        )
         try:
             response = await handler(request)
         except Rejected as rejected:
@@ -94,6 +98,8 @@ def counted(handler: StorageHandler) -> StorageHandler:
         except ConnectionResetError:
             # The injected reset already closed the socket: nothing will reach the client.
             return web.Response(status=500)
+        finally:
+            counters.storage_in_flight -= 1
         if response.status < 300:
             counters.storage_success += 1
         else:

@@ -228,7 +228,7 @@ class ApiClient:
             self.stats.errors += 1
             raise
 
-    def _count_retry(self) -> None:
+    def _count_retry(self, exc: BaseException) -> None:
         self.stats.retries += 1
 
     async def _authorized(self, request: _Request) -> ApiResponse:

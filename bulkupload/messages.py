@@ -1,0 +1,64 @@
+"""The frozen messages that flow between the stages of an upload run.
+
+    walk ─FileEntry─▶ plan ─Planned─▶ locate + prepare ─Ticket─▶ send ─Stored─▶ place ─▶ record
+                        │                  │                      │               │
+                        └────────────── FileResult (skipped, failed, placed) ─────┴─▶ record
+
+Each stage makes a new message from the one it received (`dataclasses.replace`), never edits it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import FileEntry
+from .state import StateRow
+
+__all__ = ["Planned", "Slot", "Stored", "Ticket"]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a destination will put one file; each destination says more in a subclass."""
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A file to send (or to place from bytes already stored), with what the state knew.
+
+    `md5` is set when it was computed (`--checksum`) and never computed again; `resume` is the
+    upload id of this very content stored by an earlier run and never placed; `slot` is filled
+    in by the destination's `locate`.
+    """
+
+    entry: FileEntry
+    prior: StateRow | None
+    started_at: str
+    md5: str | None = None
+    resume: str | None = None
+    slot: Slot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Just-in-time instructions for sending one file; each protocol subclasses it with its
+    own payload. `created` is `time.monotonic()` when Procore gave them."""
+
+    item: Planned
+    protocol: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The file's bytes are in storage as upload `upload_id`, not yet placed.
+
+    `attempts` counts every storage attempt for this file; `stored_at` is `time.time()`, from
+    which a destination's deadline is counted (Procore deletes unplaced uploads).
+    """
+
+    item: Planned
+    upload_id: str
+    md5: str
+    attempts: int
+    stored_at: float

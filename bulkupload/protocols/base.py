@@ -1,0 +1,97 @@
+"""What every upload protocol offers the pipeline, and how one is chosen for a file.
+
+A protocol turns a planned file into stored bytes in two steps: `prepare` asks Procore for
+just-in-time instructions (a `Ticket`), `send` moves the bytes and retries its own transport
+unit (a whole POST, or one part) under its named policy. The layers above it are written once,
+in the pipeline, for every protocol: fresh instructions when a ticket is `stale` or storage says
+it expired, and one more try when the file changed while it was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from bulkupload.errors import FileTooLarge
+from bulkupload.events import BytesMoved, EventBus
+from bulkupload.messages import Planned, Stored, Ticket
+from bulkupload.procore.client import ApiClient
+from bulkupload.retry import Policies
+
+__all__ = ["Meter", "Transport", "UploadProtocol", "select"]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """What every protocol sends through: the API, a storage session that never carries
+    credentials, the run's retry policies and event stream, and the connection rule."""
+
+    api: ApiClient
+    storage: aiohttp.ClientSession
+    policies: Policies
+    events: EventBus
+    allow_http: bool = False
+    chunk_size: int = 1 << 20
+
+
+class Meter:
+    """One file's transmission as its protocol reports it: storage attempts, and file bytes on
+    the wire, forward as they go and back when an attempt fails (never counted twice)."""
+
+    __slots__ = ("attempts", "events", "net")
+
+    def __init__(self, events: EventBus) -> None:
+        self.events = events
+        self.attempts = 0
+        self.net = 0
+
+    def attempt(self) -> None:
+        self.attempts += 1
+
+    def moved(self, size: int) -> None:
+        if size:
+            self.net += size
+            self.events.emit(BytesMoved(size))
+
+    def settle(self) -> None:
+        """The transfer is over (stored or failed): its bytes are no longer in flight."""
+        self.moved(-self.net)
+
+
+class UploadProtocol(Protocol):
+    """How bytes travel: chosen per file by asking each protocol whether it `accepts` the size."""
+
+    @property
+    def name(self) -> str: ...
+
+    def accepts(self, size: int) -> bool:
+        """Whether this protocol can send a file of `size` bytes."""
+        ...
+
+    async def prepare(self, item: Planned) -> Ticket:
+        """Instructions for sending `item`, made just in time (API calls, hashing if needed)."""
+        ...
+
+    def stale(self, ticket: Ticket, now: float) -> bool:
+        """Whether `ticket`'s instructions are too old to start sending at `now` (monotonic)."""
+        ...
+
+    async def send(self, ticket: Ticket, meter: Meter) -> Stored:
+        """Send the file's bytes as `ticket` says, retrying the protocol's own transport unit.
+
+        Raises PolicyExpired (fresh instructions are needed), FileChanged (read it again),
+        another FileProblem, StorageError, NetworkError or an ApiError for this file.
+        """
+        ...
+
+
+def select(protocols: Sequence[UploadProtocol], size: int) -> UploadProtocol:
+    """The first protocol that accepts a file of `size` bytes (s3transfer's resolver chain)."""
+    for protocol in protocols:
+        if protocol.accepts(size):
+            return protocol
+    names = ", ".join(p.name for p in protocols)
+    raise FileTooLarge(f"{size} bytes: larger than any upload protocol allows ({names})")
