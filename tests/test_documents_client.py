@@ -16,8 +16,9 @@ from aiohttp.typedefs import Handler
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupload.emulator.core import STATE_KEY, EmulatorState, Identity, StoredObject, UploadRecord
-from bulkupload.emulator.documents import add_documents_routes
+from bulkupload.emulator.core import Identity, StoredObject, UploadRecord
+from bulkupload.emulator.documents.routes import add_documents_routes
+from bulkupload.emulator.state import STATE_KEY, EmulatorState
 from bulkupload.errors import ApiError, NotFound
 from bulkupload.models import Target
 from bulkupload.procore.documents import (

@@ -7,7 +7,8 @@ import json
 from aiohttp import web
 
 from .config import CONFIG_KEY, FAULTS_KEY
-from .core import STATE_KEY, UploadRecord
+from .core import UploadRecord
+from .state import STATE_KEY
 
 ENDPOINTS = {
     "GET /_emulator/uploads": "every Create Upload answer and what became of it",

@@ -3,13 +3,13 @@
 The middleware authenticates `/rest/` and `/vapid/` requests, checks `Procore-Company-Id` against
 the path, applies rate limits (headers on every answer), injected faults and latency, and counts
 calls by route template. Routes registered by other modules (Uploads, Documents) get all of it.
+The limits themselves are counted in `rate_limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -17,24 +17,17 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .config import CONFIG_KEY, DISABLED_RATE_LIMIT, FAULTS_KEY
-from .core import STATE_KEY, Identity
+from .config import CONFIG_KEY, FAULTS_KEY
+from .core import Identity
+from .faults import RANDOM_KEY, reset_connection
+from .rate_limits import Windows, rate_limit
 from .replies import api_error
-from .storage import RANDOM_KEY, reset_connection
-from .uploads import SIGNER_KEY, Signer, add_upload_routes, create_upload, local_signer
+from .state import STATE_KEY
+from .uploads import add_upload_routes, create_upload
 
-__all__ = [
-    "API_STATE_KEY",
-    "SIGNER_KEY",
-    "ApiState",
-    "Signer",
-    "add_api_routes",
-    "api_error",
-    "api_middleware",
-    "local_signer",
-]
+__all__ = ["API_STATE_KEY", "ApiState", "add_api_routes", "api_middleware"]
 
-# The shared contract (core.EmulatorState) names these request keys as plain strings; aiohttp
+# The shared contract (state.EmulatorState) names these request keys as plain strings; aiohttp
 # would warn once per key, so mark them as seen.
 web.BaseRequest._seen_str_keys.update({"identity", "company_id"})
 
@@ -51,34 +44,11 @@ class Token:
 
 
 @dataclass(slots=True)
-class RateWindow:
-    """A fixed window opened by the first call after the previous one ended: `count` calls since
-    `start`; it resets `length` seconds later (so a short test never straddles two windows)."""
-
-    length: float
-    start: float = 0.0
-    count: int = 0
-
-    def hit(self, now: float) -> None:
-        self.roll(now)
-        self.count += 1
-
-    def roll(self, now: float) -> None:
-        if now >= self.start + self.length:
-            self.start = now
-            self.count = 0
-
-    @property
-    def reset(self) -> float:
-        return self.start + self.length
-
-
-@dataclass(slots=True)
 class ApiState:
     """Tokens issued and rate-limit windows per identity."""
 
     tokens: dict[str, Token] = field(default_factory=dict)
-    windows: dict[str, tuple[RateWindow, RateWindow]] = field(default_factory=dict)
+    windows: dict[str, Windows] = field(default_factory=dict)
 
 
 API_STATE_KEY: web.AppKey[ApiState] = web.AppKey("emulator_api_state", ApiState)
@@ -144,7 +114,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if faults.api_latency:
         await asyncio.sleep(faults.api_latency)
     identity = _authenticate(request)
-    limited, headers = _rate_limit(request, identity)
+    caller = identity.client_id if identity else "anonymous"
+    limited, headers = rate_limit(
+        app[CONFIG_KEY], app[API_STATE_KEY].windows, caller, state.clock.now()
+    )
     if identity is None:
         response: web.StreamResponse = web.json_response(
             {"errors": "Unauthorized: the access token is missing, invalid or expired."},
@@ -202,45 +175,6 @@ def _authenticate(request: web.Request) -> Identity | None:
     if token is None or token.expires <= request.app[STATE_KEY].clock.now():
         return None
     return Identity(token.client_id)
-
-
-def _rate_limit(
-    request: web.Request, identity: Identity | None
-) -> tuple[int | None, dict[str, str]]:
-    """Count the call; return (Retry-After seconds if over a limit, rate-limit headers)."""
-    config, api = request.app[CONFIG_KEY], request.app[API_STATE_KEY]
-    now = request.app[STATE_KEY].clock.now()
-    key = identity.client_id if identity else "anonymous"
-    if key not in api.windows:
-        api.windows[key] = (RateWindow(3600.0), RateWindow(config.spike_window))
-    hourly, spike = api.windows[key]
-    hourly.roll(now)
-    spike.roll(now)
-    candidates = [
-        (limit, window)
-        for limit, window in ((config.hourly_limit, hourly), (config.spike_limit, spike))
-        if limit is not None
-    ]
-    for limit, window in candidates:
-        if window.count >= limit:
-            retry = max(1, math.ceil(window.reset - now))
-            return retry, _rate_headers(limit, 0, window.reset)
-    hourly.hit(now)
-    spike.hit(now)
-    if not candidates:
-        return None, _rate_headers(
-            DISABLED_RATE_LIMIT, DISABLED_RATE_LIMIT - hourly.count, hourly.reset
-        )
-    limit, window = min(candidates, key=lambda c: c[0] - c[1].count)
-    return None, _rate_headers(limit, limit - window.count, window.reset)
-
-
-def _rate_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
-    return {
-        "X-Rate-Limit-Limit": str(limit),
-        "X-Rate-Limit-Remaining": str(max(0, remaining)),
-        "X-Rate-Limit-Reset": str(math.ceil(reset)),
-    }
 
 
 def _scope(request: web.Request) -> int | web.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import random
 import shutil
 import tempfile
@@ -12,12 +11,16 @@ from pathlib import Path
 from aiohttp import web
 
 from .admin import add_admin_routes
-from .api import API_STATE_KEY, SIGNER_KEY, ApiState, add_api_routes, api_middleware, local_signer
+from .api import API_STATE_KEY, ApiState, add_api_routes, api_middleware
 from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
-from .core import STATE_KEY, EmulatorState
+from .documents.routes import add_documents_routes
+from .faults import BANDWIDTH_KEY, RANDOM_KEY, BandwidthCap
+from .post_object import add_post_object_routes
 from .recording import RECORDING_KEY, Recording, recording_middleware
 from .segments import add_segment_routes
-from .storage import BANDWIDTH_KEY, DATA_DIR_KEY, RANDOM_KEY, BandwidthCap, add_storage_routes
+from .signers import SIGNER_KEY, local_signer
+from .state import STATE_KEY, EmulatorState
+from .streaming import DATA_DIR_KEY
 
 
 def create_app(config: EmulatorConfig | None = None, *, record: bool = False) -> web.Application:
@@ -46,8 +49,8 @@ def create_app(config: EmulatorConfig | None = None, *, record: bool = False) ->
         data_dir.mkdir(parents=True, exist_ok=True)
     app[DATA_DIR_KEY] = data_dir
     add_api_routes(app)
-    _add_documents_routes(app)
-    add_storage_routes(app)
+    add_documents_routes(app)
+    add_post_object_routes(app)
     add_segment_routes(app)
     add_admin_routes(app)
     if config.storage == "seaweedfs":
@@ -55,16 +58,6 @@ def create_app(config: EmulatorConfig | None = None, *, record: bool = False) ->
 
         attach_seaweedfs(app)
     return app
-
-
-def _add_documents_routes(app: web.Application) -> None:
-    """The Documents tool lives in its own module; the emulator runs without it if absent."""
-    try:
-        module = importlib.import_module(".documents", __package__)
-    except ModuleNotFoundError:
-        return
-    add_routes: Callable[[web.Application], None] = module.add_documents_routes
-    add_routes(app)
 
 
 def _remover(path: Path) -> Callable[[web.Application], Awaitable[None]]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .policy import PolicyViolation
+from .policy_check import PolicyViolation
 
 # S3's names (as in "The CRC32 you specified ...") by the suffix of `x-amz-checksum-<suffix>`.
 ALGORITHMS = {

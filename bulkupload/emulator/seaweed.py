@@ -22,9 +22,10 @@ import aiohttp
 from aiohttp import web
 
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
-from .core import STATE_KEY, StoredObject
-from .policy import PostRequest, presigned_post, sign_headers
-from .uploads import SIGNER_KEY
+from .core import StoredObject
+from .signers import SIGNER_KEY
+from .sigv4 import PostRequest, presigned_post, sign_headers
+from .state import STATE_KEY
 
 READY_TIMEOUT = 60.0
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"

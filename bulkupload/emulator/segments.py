@@ -6,7 +6,6 @@ in the query string, checked like S3 checks a presigned URL (signature, expiry, 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -19,17 +18,11 @@ from aiohttp import web
 
 from .checksums import ChecksumRefused, Digest, Expected, expected_from
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
-from .core import STATE_KEY, UploadRecord
-from .storage import (
-    DATA_DIR_KEY,
-    counted,
-    discard_temp,
-    finish_temp,
-    open_temp,
-    reject,
-    storage_prelude,
-    stream_to_disk,
-)
+from .core import UploadRecord
+from .s3_errors import reject
+from .state import STATE_KEY
+from .storage_gate import counted, storage_prelude
+from .streaming import DATA_DIR_KEY, stream_to_disk, temp_file
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -153,14 +146,13 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Content-MD5") != wanted:
             raise reject(400, "InvalidDigest", "Content-MD5 is missing or not as given.")
     promised = _promised(request)
-    loop = asyncio.get_running_loop()
-    fd, tmp_path = await loop.run_in_executor(None, open_temp, app[DATA_DIR_KEY] / "tmp")
     md5_digest, sha_digest = hashlib.md5(), hashlib.sha256()
     checksum = promised.digest()
     digests: list[Digest] = [md5_digest, sha_digest]
     if checksum is not None:
         digests.append(checksum)
-    try:
+    final = app[DATA_DIR_KEY] / "parts" / f"{record.uuid}.{number}"
+    async with temp_file(app[DATA_DIR_KEY], final) as fd:
         size = await stream_to_disk(
             request, request.content.read, fd, int(str(segment["size"])), digests
         )
@@ -169,11 +161,6 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
             promised.verify(md5_digest.digest(), checksum)
         except ChecksumRefused as refused:
             raise reject(refused.status, refused.code, refused.message) from None
-    except BaseException:
-        discard_temp(fd, tmp_path)
-        raise
-    final = app[DATA_DIR_KEY] / "parts" / f"{record.uuid}.{number}"
-    await loop.run_in_executor(None, finish_temp, fd, tmp_path, final)
     segment["etag"] = md5_digest.hexdigest()
     segment["path"] = str(final)
     headers = {"ETag": f'"{segment["etag"]}"', **promised.response_headers(checksum)}

@@ -20,7 +20,8 @@ from aiohttp import web
 from .app import create_app
 from .config import EmulatorConfig
 from .recording import RECORDING_KEY, Recording
-from .storage import DATA_DIR_KEY
+from .state import STATE_KEY
+from .streaming import DATA_DIR_KEY
 
 READ_BUFSIZE = 1024 * 1024
 
@@ -97,8 +98,6 @@ class RunningEmulator:
     @property
     def state(self) -> Any:
         """The live EmulatorState (read-only use from tests; prefer the admin helpers)."""
-        from .core import STATE_KEY
-
         return self.app[STATE_KEY]
 
     def stop(self) -> None:

@@ -9,42 +9,32 @@ may see or complete it. Every answer carries exactly the fields the contract pub
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
-from .core import STATE_KEY, UNATTACHED_LIFETIME, Identity, StoredObject, UploadRecord
-from .policy import PostRequest, content_disposition, presigned_post
+from .config import CONFIG_KEY
+from .core import Identity, StoredObject, UploadRecord
 from .replies import api_error
-from .segments import assemble_parts, plan_segments, segment_answers
-from .storage import DATA_DIR_KEY
+from .segments import assemble_parts, plan_segments
+from .signers import SIGNER_KEY
+from .sigv4 import PostRequest, content_disposition
+from .state import STATE_KEY
+from .streaming import DATA_DIR_KEY, object_path
+from .upload_records import (
+    FORMS_KEY,
+    deleted_unattached,
+    new_ulid,
+    owned_upload,
+    segmented_answer,
+)
 
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CREATE_KEYS = frozenset(
     {"response_filename", "response_content_type", "attachment_content_disposition", "size"}
     | {"segments"}
 )
 UPDATE_SEGMENT_KEYS = frozenset({"size", "sha256", "md5", "etag"})
-
-# The storage side of Create Upload: returns (url, fields) for a signed POST. Swapped for SeaweedFS.
-Signer = Callable[[web.Request, CompanyConfig, PostRequest, float], tuple[str, dict[str, str]]]
-SIGNER_KEY: web.AppKey[Signer] = web.AppKey("emulator_signer", object)  # type: ignore[arg-type]
-# What each non-segmented Create Upload answered (url, fields), so Show can answer it again.
-FORMS_KEY: web.AppKey[dict[str, tuple[str, dict[str, str]]]] = web.AppKey(
-    "emulator_upload_forms", dict
-)
-
-
-def new_ulid(now: float) -> str:
-    """A 26-character ULID: 48-bit millisecond time then 80 random bits, Crockford base32."""
-    value = (int(now * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
 
 # ---- Create ------------------------------------------------------------------------------
 
@@ -108,7 +98,7 @@ async def create_upload(request: web.Request) -> web.Response:
     )
     if segments:
         state.add_upload(record)
-        return web.json_response(_segmented_answer(request, company, record), status=201)
+        return web.json_response(segmented_answer(request, company, record), status=201)
     extra: tuple[tuple[str, str], ...] = ()
     if company.variant:
         extra = (("success_action_status", "201"), ("x-amz-meta-upload-uuid", uuid))
@@ -127,54 +117,22 @@ async def create_upload(request: web.Request) -> web.Response:
     return web.json_response({"uuid": uuid, "url": url, "fields": fields}, status=201)
 
 
-def local_signer(config: EmulatorConfig) -> Signer:
-    """Sign for the emulator's own storage at `{origin}/s3/{bucket}`."""
-
-    def sign(
-        request: web.Request, company: CompanyConfig, post: PostRequest, now: float
-    ) -> tuple[str, dict[str, str]]:
-        session = company.variant
-        fields = presigned_post(
-            post,
-            access_key=config.session_access_key if session else config.access_key,
-            secret_key=config.session_secret_key if session else config.secret_key,
-            session_token=config.session_token if session else None,
-            region=config.region,
-            now=now,
-            expires_in=config.upload_lifetime,
-        )
-        return f"{request.url.origin()}/s3/{company.bucket}", fields
-
-    return sign
-
-
 # ---- Show --------------------------------------------------------------------------------
 
 
 async def show_upload(request: web.Request) -> web.Response:
     """GET .../uploads/{uuid}: the Create answer again; a segmented one with its progress."""
-    record = _owned_upload(request)
+    record = owned_upload(request)
     if isinstance(record, web.Response):
         return record
-    if _deleted(request, record):
+    if deleted_unattached(request, record):
         return api_error(404, "Upload not found.")
     if record.segments:
         company = request.app[CONFIG_KEY].company(record.company_id)
         assert company is not None
-        return web.json_response(_segmented_answer(request, company, record))
+        return web.json_response(segmented_answer(request, company, record))
     url, fields = request.app[FORMS_KEY][record.uuid]
     return web.json_response({"uuid": record.uuid, "url": url, "fields": fields})
-
-
-def _segmented_answer(
-    request: web.Request, company: CompanyConfig, record: UploadRecord
-) -> dict[str, object]:
-    answers = segment_answers(request, company, record)
-    for answer, segment in zip(answers, record.segments, strict=True):
-        if segment["etag"] is not None:
-            answer["etag"] = segment["etag"]
-    status = "complete" if record.stored is not None else "ready"
-    return {"uuid": record.uuid, "segments": answers, "status": status}
 
 
 # ---- Update (complete a segmented upload) --------------------------------------------------
@@ -186,10 +144,10 @@ async def update_upload(request: web.Request) -> web.Response:
     Published answers: 200, 400 (body not as published), 403 (another identity's upload),
     410 (the upload was deleted), 422 (the segments do not match what storage received).
     """
-    record = _owned_upload(request)
+    record = owned_upload(request)
     if isinstance(record, web.Response):
         return record
-    if _deleted(request, record):
+    if deleted_unattached(request, record):
         return api_error(410, "This upload has been deleted.")
     body = await _json_body(request)
     if isinstance(body, web.Response):
@@ -207,8 +165,7 @@ async def update_upload(request: web.Request) -> web.Response:
             return api_error(422, f"Segment {number}: {problem}.")
     if record.stored is None:
         app = request.app
-        name = hashlib.sha256(f"{record.bucket}/{record.key}".encode()).hexdigest()
-        final = app[DATA_DIR_KEY] / "objects" / name
+        final = object_path(app[DATA_DIR_KEY], record.bucket, record.key)
         parts = [Path(str(segment["path"])) for segment in record.segments]
         loop = asyncio.get_running_loop()
         size, md5 = await loop.run_in_executor(None, assemble_parts, parts, final)
@@ -257,29 +214,6 @@ def _segment_problem(item: dict[str, object], segment: dict[str, object]) -> str
         if name in item and known is not None and str(item[name]).lower() != known:
             return f"{name} is not the one given at create"
     return None
-
-
-# ---- shared --------------------------------------------------------------------------------
-
-
-def _owned_upload(request: web.Request) -> UploadRecord | web.Response:
-    """The upload named in the path, if it was created in this scope by this identity."""
-    state = request.app[STATE_KEY]
-    identity: Identity = request["identity"]
-    record = state.find_upload(request.match_info["uuid"])
-    project = request.match_info.get("project_id")
-    scope = int(project) if project is not None else None
-    if record is None or record.company_id != request["company_id"] or record.project_id != scope:
-        return api_error(404, "Upload not found.")
-    if record.owner != identity.client_id:
-        return api_error(403, "This upload belongs to another identity.")
-    return record
-
-
-def _deleted(request: web.Request, record: UploadRecord) -> bool:
-    """Procore deletes an upload left unattached for a week."""
-    now = request.app[STATE_KEY].clock.now()
-    return record.attached_to is None and now - record.created > UNATTACHED_LIFETIME
 
 
 async def _json_body(request: web.Request) -> dict[str, object] | web.Response:

@@ -24,8 +24,8 @@ import aiohttp
 from aiohttp import web
 
 from bulkupload import cli
+from bulkupload.emulator.faults import reset_connection
 from bulkupload.emulator.server import start_site
-from bulkupload.emulator.storage import reset_connection
 from tests.e2e.conftest import CliRun, Runner
 from tests.trees import manifest_rel, read_manifest, write
 

@@ -16,8 +16,9 @@ from aiohttp.typedefs import Handler
 from emulator_testkit import check_answer
 
 from bulkupload.emulator.config import CONFIG_KEY, EmulatorConfig
-from bulkupload.emulator.core import STATE_KEY, EmulatorState, Identity, StoredObject, UploadRecord
-from bulkupload.emulator.documents import add_documents_routes
+from bulkupload.emulator.core import Identity, StoredObject, UploadRecord
+from bulkupload.emulator.documents.routes import add_documents_routes
+from bulkupload.emulator.state import STATE_KEY, EmulatorState
 
 PROJECT = 10
 COMPANY = 1

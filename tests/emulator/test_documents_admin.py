@@ -19,9 +19,10 @@ from documents_testkit import (
 )
 from emulator_testkit import Api, check_answer, post_form
 
-from bulkupload.emulator.core import EmulatorState
-from bulkupload.emulator.documents import FORM_COUNT, documents_store
+from bulkupload.emulator.documents import FORM_COUNT
+from bulkupload.emulator.documents.routes import documents_store
 from bulkupload.emulator.server import RunningEmulator
+from bulkupload.emulator.state import EmulatorState
 
 __all__ = ["client", "state"]  # fixtures, used by name
 

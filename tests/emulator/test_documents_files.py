@@ -15,8 +15,9 @@ from documents_testkit import (
 )
 from emulator_testkit import check_request
 
-from bulkupload.emulator.core import UNATTACHED_LIFETIME, EmulatorState
-from bulkupload.emulator.documents import sweep_unattached
+from bulkupload.emulator.core import UNATTACHED_LIFETIME
+from bulkupload.emulator.documents.routes import sweep_unattached
+from bulkupload.emulator.state import EmulatorState
 
 __all__ = ["client", "state"]  # fixtures, used by name
 

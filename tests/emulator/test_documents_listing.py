@@ -17,7 +17,7 @@ from documents_testkit import (
     state,
 )
 
-from bulkupload.emulator.core import EmulatorState
+from bulkupload.emulator.state import EmulatorState
 
 __all__ = ["client", "state"]  # fixtures, used by name
 

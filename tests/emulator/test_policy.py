@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupload.emulator.policy import (
-    PolicyViolation,
-    PostRequest,
-    check_post,
-    content_disposition,
-    presigned_post,
-    sign_policy,
-)
+from bulkupload.emulator.policy_check import PolicyViolation, check_post
+from bulkupload.emulator.sigv4 import PostRequest, content_disposition, presigned_post, sign_policy
 
 # AWS S3 API reference, "Example: Browser-Based Upload using HTTP POST (Using AWS Signature
 # Version 4)": the base64 policy (CRLF line ends in the JSON) and the signature it publishes.

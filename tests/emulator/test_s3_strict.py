@@ -19,8 +19,8 @@ import pytest
 from emulator_testkit import Api, form, post_form, s3_code
 
 from bulkupload.emulator.checksums import new_digest
-from bulkupload.emulator.policy import ALGORITHM, amz_date, iso_expiration, sign_policy
 from bulkupload.emulator.server import RunningEmulator
+from bulkupload.emulator.sigv4 import ALGORITHM, amz_date, iso_expiration, sign_policy
 
 BUCKET = "procore-company-1"
 DATA = b"the bytes S3 receives \x00\xff" * 100

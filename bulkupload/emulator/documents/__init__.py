@@ -32,18 +32,13 @@ Admin controls (JSON bodies; "P"/"C" pick the space: ``"project_id": P`` or ``"c
   the caller (an empty value releases it).
 - ``POST /_emulator/documents/read-only`` ``{P|C, "folder_id": D | "file_id": F,
   "read_only": true|false}``: a read-only folder makes its whole subtree read-only.
+
+`routes.add_documents_routes` registers all of it on an app. This package's top level holds only
+the data and rules (no `EmulatorState`), so the state can build its store without an import cycle.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from bulkupload.emulator.config import CONFIG_KEY
-from bulkupload.emulator.core import EmulatorState
-
-from .admin import add_admin_routes
-from .handlers import REFUSALS_KEY, add_public_routes
-from .listing import add_listing_routes
 from .model import (
     Checkout,
     DocFile,
@@ -55,7 +50,7 @@ from .model import (
     SpaceKey,
     User,
 )
-from .refusals import FORM_COUNT, RefusalForms
+from .refusals import FORM_COUNT, REFUSALS_KEY, RefusalForms
 from .store import DocumentsStore
 
 __all__ = [
@@ -72,26 +67,4 @@ __all__ = [
     "Rejected",
     "SpaceKey",
     "User",
-    "add_documents_routes",
-    "documents_store",
-    "sweep_unattached",
 ]
-
-
-def documents_store(state: EmulatorState) -> DocumentsStore:
-    """The `DocumentsStore` of `state` (its `documents` field)."""
-    return state.documents
-
-
-def sweep_unattached(state: EmulatorState) -> int:
-    """Delete week-old unattached uploads now (handlers also sweep lazily before attaching)."""
-    return state.documents.sweep()
-
-
-def add_documents_routes(app: web.Application) -> None:
-    """Register the Documents routes (project and company level) and `/_emulator/documents...`."""
-    config = app.get(CONFIG_KEY)
-    app[REFUSALS_KEY] = RefusalForms(None if config is None else config.seed)
-    add_public_routes(app)
-    add_listing_routes(app)
-    add_admin_routes(app)

@@ -8,11 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkupload.emulator.core import STATE_KEY, Identity
+from bulkupload.emulator.core import Identity
+from bulkupload.emulator.state import STATE_KEY
 
 from . import refusals
-from .handlers import REFUSALS_KEY, answers
+from .handlers import answers
 from .model import OTHER_USER, Checkout, SpaceKey, iso, rejected
+from .refusals import REFUSALS_KEY
 from .store import DocumentsStore
 from .views import admin_tree
 

@@ -12,16 +12,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bulkupload.emulator.core import STATE_KEY, Identity
+from bulkupload.emulator.core import Identity
+from bulkupload.emulator.state import STATE_KEY
 
 from . import params, refusals
 from .model import FileChanges, Refused, Rejected, SpaceKey, rejected
+from .refusals import REFUSALS_KEY
 from .store import DocumentsStore
 from .views import Shown, conflict_file_json, file_json, folder_json, version_json
-
-REFUSALS_KEY: web.AppKey[refusals.RefusalForms] = web.AppKey(
-    "documents_refusals", refusals.RefusalForms
-)
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 

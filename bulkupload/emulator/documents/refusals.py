@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, get_args
 
+from aiohttp import web
+
 from .model import RefusalKind, Refused
 
 
@@ -179,3 +181,6 @@ class RefusalForms:
                 answers[kind] = {"status": status, "body": body}
             out.append({"form": form, "answers": answers})
         return out
+
+
+REFUSALS_KEY: web.AppKey[RefusalForms] = web.AppKey("documents_refusals", RefusalForms)

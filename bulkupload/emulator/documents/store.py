@@ -2,14 +2,14 @@
 
 Strict where Procore is strict (upload ownership, one attachment per upload, the one-week
 deletion of unattached uploads, sibling name uniqueness) so the client meets the rules it must
-obey. One store per `EmulatorState` (its `documents` field).
+obey. One store per `EmulatorState` (its `documents` field), sharing its clock and uploads.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from bulkupload.emulator.core import Identity, UploadRecord
+from bulkupload.emulator.core import Clock, Identity, UploadRecord
 
 from .model import (
     Checkout,
@@ -27,18 +27,15 @@ from .model import (
 from .tree import FolderTree
 from .uploads import sweep, usable_upload
 
-if TYPE_CHECKING:
-    from bulkupload.emulator.core import EmulatorState
-
 USER_IDS_FROM = 5000  # the emulator's identities as Procore users; OTHER_USER is far below
 
 
 class DocumentsStore(FolderTree):
     """All folders and files of every project and company, and the rules for changing them."""
 
-    def __init__(self, state: EmulatorState) -> None:
-        super().__init__(state.clock)
-        self.state = state
+    def __init__(self, clock: Clock, uploads: dict[str, UploadRecord]) -> None:
+        super().__init__(clock)
+        self.uploads = uploads  # the emulator's uploads by uuid (shared, not copied)
         self.expired: set[str] = set()  # uuids swept after a week unattached
         self.users: dict[str, User] = {}
 
@@ -255,7 +252,7 @@ class DocumentsStore(FolderTree):
 
     def sweep(self) -> int:
         """Delete uploads left unattached for more than a week; returns how many went."""
-        return sweep(self.state, self.expired)
+        return sweep(self.uploads, self.now(), self.expired)
 
     def usable_upload(self, space: SpaceKey, identity: Identity, uuid: str) -> UploadRecord:
-        return usable_upload(self.state, self.expired, space, identity, uuid)
+        return usable_upload(self.uploads, self.now(), self.expired, space, identity, uuid)

@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+
+from bulkupload.emulator.core import Clock
 
 from .model import RECYCLE_BIN, DocFile, DocFolder, SpaceKey, rejected
-
-if TYPE_CHECKING:
-    from bulkupload.emulator.core import Clock
 
 
 class FolderTree:

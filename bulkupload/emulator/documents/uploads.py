@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bulkupload.emulator.core import UNATTACHED_LIFETIME, Identity, UploadRecord
 
 from .model import Refused, SpaceKey, rejected
 
-if TYPE_CHECKING:
-    from bulkupload.emulator.core import EmulatorState
 
-
-def sweep(state: EmulatorState, expired: set[str]) -> int:
+def sweep(uploads: dict[str, UploadRecord], now: float, expired: set[str]) -> int:
     """Delete uploads left unattached for more than a week (noted in `expired`); how many went."""
-    now = state.clock.now()
     gone = [
         uuid
-        for uuid, rec in state.uploads.items()
+        for uuid, rec in uploads.items()
         if rec.attached_to is None and now - rec.created > UNATTACHED_LIFETIME
     ]
     for uuid in gone:
-        del state.uploads[uuid]
+        del uploads[uuid]
         expired.add(uuid)
     return len(gone)
 
 
 def usable_upload(
-    state: EmulatorState, expired: set[str], space: SpaceKey, identity: Identity, uuid: str
+    uploads: dict[str, UploadRecord],
+    now: float,
+    expired: set[str],
+    space: SpaceKey,
+    identity: Identity,
+    uuid: str,
 ) -> UploadRecord:
     """The upload `identity` may attach in `space`, or the error Procore would answer."""
     if not uuid:
         raise rejected(422, {"upload_uuid": ["can't be blank"]})
-    sweep(state, expired)
+    sweep(uploads, now, expired)
     if uuid in expired:
         raise rejected(410, f"Upload {uuid} was deleted: unattached for more than 7 days")
-    record = state.find_upload(uuid)
+    record = uploads.get(uuid)
     if record is None:
         raise rejected(404, f"Upload {uuid} not found")
     if record.owner != identity.client_id:

@@ -1,21 +1,19 @@
-"""AWS Signature V4 for browser POST policies: build signed fields, and check a POST like S3 does.
-
-Pure functions over strings and numbers; time is passed in (Unix seconds) so tests can pin it.
+"""A browser POST checked as S3 checks it before reading the file: fields, credential, signature,
+token, expiry and every policy condition. Pure functions; time is passed in (Unix seconds).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-ALGORITHM = "AWS4-HMAC-SHA256"
+from .sigv4 import ALGORITHM, sign_policy
+
 # Form fields S3 never expects a policy condition for.
 UNCONDITIONED = frozenset({"policy", "x-amz-signature", "file"})
 # Fields that make a POST a signed one; a form with none of them is anonymous.
@@ -32,90 +30,6 @@ class PolicyViolation(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-def signing_key(secret_key: str, date: str, region: str, service: str = "s3") -> bytes:
-    """The SigV4 derived key: HMAC chain over date (YYYYMMDD), region, service, "aws4_request"."""
-    key = _hmac(("AWS4" + secret_key).encode(), date)
-    key = _hmac(key, region)
-    key = _hmac(key, service)
-    return _hmac(key, "aws4_request")
-
-
-def sign_policy(b64_policy: str, secret_key: str, date: str, region: str) -> str:
-    """Hex signature of a base64 POST policy (the policy itself is the string to sign)."""
-    key = signing_key(secret_key, date, region)
-    return hmac.new(key, b64_policy.encode(), hashlib.sha256).hexdigest()
-
-
-def amz_date(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def iso_expiration(when: float) -> str:
-    stamp = datetime.fromtimestamp(when, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
-
-
-def content_disposition(filename: str, *, attachment: bool = True) -> str:
-    """`attachment; filename="..."`, plus RFC 5987 `filename*` when the name is not plain ASCII."""
-    kind = "attachment" if attachment else "inline"
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    value = f'{kind}; filename="{fallback}"'
-    if fallback != filename:
-        value += "; filename*=UTF-8''" + urllib.parse.quote(filename, safe="")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class PostRequest:
-    """What a Create Upload answer needs to sign: where the bytes go and what they must carry."""
-
-    bucket: str
-    key: str
-    content_type: str
-    content_disposition: str
-    min_size: int
-    max_size: int
-    extra_fields: tuple[tuple[str, str], ...] = ()  # e.g. success_action_status, x-amz-meta-*
-
-
-def presigned_post(
-    request: PostRequest,
-    *,
-    access_key: str,
-    secret_key: str,
-    region: str,
-    now: float,
-    expires_in: float,
-    session_token: str | None = None,
-) -> dict[str, str]:
-    """Signed form fields in the order a client must send them: key first, signature last."""
-    date = amz_date(now)
-    credential = f"{access_key}/{date[:8]}/{region}/s3/aws4_request"
-    fields: dict[str, str] = {
-        "key": request.key,
-        "Content-Type": request.content_type,
-        "Content-Disposition": request.content_disposition,
-    }
-    fields.update(request.extra_fields)
-    fields["x-amz-credential"] = credential
-    fields["x-amz-algorithm"] = ALGORITHM
-    fields["x-amz-date"] = date
-    if session_token is not None:
-        fields["x-amz-security-token"] = session_token
-    conditions: list[object] = [{"bucket": request.bucket}]
-    for name, value in fields.items():
-        if name in ("Content-Type", "Content-Disposition", "key"):
-            conditions.append(["eq", f"${name}", value])
-        else:
-            conditions.append({name: value})
-    conditions.append(["content-length-range", request.min_size, request.max_size])
-    policy = {"expiration": iso_expiration(now + expires_in), "conditions": conditions}
-    b64_policy = base64.b64encode(json.dumps(policy).encode()).decode()
-    fields["policy"] = b64_policy
-    fields["x-amz-signature"] = sign_policy(b64_policy, secret_key, date[:8], region)
-    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,53 +178,3 @@ def _length_range(condition: list[object]) -> tuple[int, int]:
 
 def _invalid_policy(detail: str) -> PolicyViolation:
     return PolicyViolation(400, "InvalidPolicyDocument", "Invalid Policy: " + detail)
-
-
-def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode(), hashlib.sha256).digest()
-
-
-def sign_headers(
-    method: str,
-    url: str,
-    *,
-    access_key: str,
-    secret_key: str,
-    region: str,
-    now: float,
-    payload: bytes = b"",
-) -> dict[str, str]:
-    """SigV4 `Authorization` headers for a plain S3 REST call (used to drive SeaweedFS)."""
-    parts = urllib.parse.urlsplit(url)
-    stamp = amz_date(now)
-    payload_hash = hashlib.sha256(payload).hexdigest()
-    headers = {"host": parts.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": stamp}
-    query = sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-    canonical_query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
-        for k, v in query
-    )
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(
-        [
-            method,
-            urllib.parse.quote(parts.path or "/", safe="/-_.~"),
-            canonical_query,
-            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
-            signed,
-            payload_hash,
-        ]
-    )
-    scope = f"{stamp[:8]}/{region}/s3/aws4_request"
-    to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    signature = hmac.new(
-        signing_key(secret_key, stamp[:8], region), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
-    return {
-        "x-amz-content-sha256": payload_hash,
-        "x-amz-date": stamp,
-        "Authorization": (
-            f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed}, "
-            f"Signature={signature}"
-        ),
-    }

@@ -1,0 +1,94 @@
+"""Everything one running emulator knows (`EmulatorState` at `app[STATE_KEY]`) and what it counts.
+
+The state is built from the shared records (`core`) and holds the Documents store; the Documents
+store needs only the clock and the uploads, so it imports nothing from here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, fields
+
+from aiohttp import web
+
+from .core import Clock, StoredObject, UploadRecord
+from .documents.store import DocumentsStore
+
+
+class EmulatorState:
+    """Everything the emulator knows; one per running emulator, stored at `app[STATE_KEY]`.
+
+    The API middleware authenticates every `/rest/` and `/vapid/` request and sets
+    `request["identity"]` (an `Identity`) and `request["company_id"]` (int, from the
+    `Procore-Company-Id` header) before any route handler runs.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.uploads: dict[str, UploadRecord] = {}
+        self.upload_keys: dict[tuple[str, str], str] = {}  # (bucket, key) -> uuid
+        self.objects: dict[tuple[str, str], StoredObject] = {}
+        self.counters = Counters()
+        # Set when storage is external (SeaweedFS): refreshes `objects` and `UploadRecord.stored`.
+        self.storage_sync: Callable[[], Awaitable[None]] | None = None
+        self.documents = DocumentsStore(self.clock, self.uploads)
+
+    async def sync_storage(self) -> None:
+        """Bring `objects` and each upload's `stored` up to date (a no-op for local storage)."""
+        if self.storage_sync is not None:
+            await self.storage_sync()
+
+    def find_upload(self, uuid: str) -> UploadRecord | None:
+        return self.uploads.get(uuid)
+
+    def add_upload(self, record: UploadRecord) -> None:
+        self.uploads[record.uuid] = record
+        self.upload_keys[(record.bucket, record.key)] = record.uuid
+
+    def find_upload_by_key(self, bucket: str, key: str) -> UploadRecord | None:
+        uuid = self.upload_keys.get((bucket, key))
+        return None if uuid is None else self.uploads.get(uuid)
+
+
+@dataclass(slots=True)
+class Counters:
+    """What tests and benchmarks may count; served by `GET /_emulator/counters`."""
+
+    api_calls: int = 0
+    api_calls_by_route: Counter[str] = field(default_factory=Counter)
+    oauth_calls: int = 0
+    rate_limited: int = 0
+    storage_requests: int = 0
+    storage_authorization_headers: int = 0
+    storage_success: int = 0
+    # Storage requests being answered now, and the most at any one time (a concurrency bound).
+    storage_in_flight: int = 0
+    storage_peak_in_flight: int = 0
+    storage_errors: Counter[str] = field(default_factory=Counter)  # by S3 error code
+    faults_injected: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "api_calls": self.api_calls,
+            "api_calls_by_route": dict(self.api_calls_by_route),
+            "oauth_calls": self.oauth_calls,
+            "rate_limited": self.rate_limited,
+            "storage_requests": self.storage_requests,
+            "storage_authorization_headers": self.storage_authorization_headers,
+            "storage_success": self.storage_success,
+            "storage_in_flight": self.storage_in_flight,
+            "storage_peak_in_flight": self.storage_peak_in_flight,
+            "storage_errors": dict(self.storage_errors),
+            "faults_injected": dict(self.faults_injected),
+        }
+
+    def reset(self) -> None:
+        fresh = Counters()
+        for spec in fields(self):
+            setattr(self, spec.name, getattr(fresh, spec.name))
+
+
+# The aiohttp AppKey under which the running app keeps its EmulatorState.
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
