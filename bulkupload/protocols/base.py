@@ -9,6 +9,7 @@ it expired, and one more try when the file changed while it was read.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +36,11 @@ class Transport:
     events: EventBus
     allow_http: bool = False
     chunk_size: int = 1 << 20
+    # The pool that runs every blocking file call of a transfer (open, stat, read + hash): one
+    # job per chunk, so it needs a thread per body being written at once (concurrency × parts
+    # in flight per file) or reads queue behind each other. None is the event loop's default
+    # executor, min(32, cpu + 4) threads, fewer than the bodies in flight at a high concurrency.
+    reader: concurrent.futures.Executor | None = None
 
 
 class Meter:
