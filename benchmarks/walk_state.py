@@ -23,8 +23,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bulkupload.models import FileEntry, FileResult, Status
-from bulkupload.state import StateStore, is_unchanged
+from bulkupload.models import FileEntry, FileResult, Placement, Status
+from bulkupload.plan import Skip, decide
+from bulkupload.state import StateStore
 from bulkupload.walk import walk
 
 TARGET = "project:1"
@@ -60,15 +61,12 @@ def populate(root: Path, state_path: Path) -> None:
                 FileResult(
                     rel=item.rel,
                     size=size,
-                    mtime=None,
                     mtime_ns=item.mtime_ns,
                     status=Status.UPLOADED,
                     md5="d41d8cd98f00b204e9800998ecf8427e",
                     upload_uuid=f"uuid-{n}",
-                    file_id=n,
-                    folder_id=1,
-                    version=1,
                     attempts=1,
+                    placement=Placement(file_id=n, folder_id=1, version=1),
                 )
             )
             if len(batch) >= 5000:
@@ -98,7 +96,11 @@ def diff_phase(root: Path, state_path: Path) -> dict[str, float]:
         entries = (item for item in walk([str(root)]) if isinstance(item, FileEntry))
         for batch in _batches(entries, BATCH):
             rows = store.lookup(TARGET, [e.rel for e in batch])
-            same = [e.rel for e in batch if is_unchanged(rows.get(e.rel), e)]
+            same = [
+                e.rel
+                for e in batch
+                if isinstance(decide(e, rows.get(e.rel), md5=None, places=True), Skip)
+            ]
             unchanged += len(same)
             changed += len(batch) - len(same)
             store.mark_seen(TARGET, same, run)

@@ -1,7 +1,8 @@
 """Fast, resumable bulk uploads of file trees into Procore.
 
 The command line (`bulkupload`) is the main interface; these names are the stable surface for
-programs that embed it: `await upload(settings)` runs what `bulkupload upload` runs.
+programs that embed it: `await upload(settings, stop=..., events=...)` runs what `bulkupload
+upload` runs, and `events` receives the run's typed events (`FileDone`, `Retried`, ...).
 """
 
 __version__ = "0.1.0"  # first: the command line imports it while the package initialises
@@ -31,9 +32,18 @@ from .errors import (
     StorageUnavailable,
     TargetUnusable,
 )
-from .models import FileEntry, FileResult, SkippedEntry, Status, Target
-from .outcome import RunOutcome
+from .events import (
+    BytesMoved,
+    Event,
+    FileDone,
+    FilesFound,
+    Notice,
+    Retried,
+    WalkEnded,
+)
+from .models import Disposition, FileEntry, FileResult, Placement, SkippedEntry, Status, Target
 from .runner import upload
+from .stats import RunOutcome, Tally
 
 __all__ = [
     "AnswerTooLarge",
@@ -41,22 +51,30 @@ __all__ = [
     "ApiUnavailable",
     "AuthError",
     "BulkUploadError",
+    "BytesMoved",
     "ConfigError",
     "Credentials",
+    "Disposition",
+    "Event",
     "FileChanged",
+    "FileDone",
     "FileEntry",
     "FileProblem",
     "FileResult",
     "FileTooLarge",
     "FileUnreadable",
     "FileVanished",
+    "FilesFound",
     "InsecureApi",
     "InsecureConnection",
     "InsecureStorage",
     "NetworkError",
     "NotFound",
+    "Notice",
+    "Placement",
     "PolicyExpired",
     "RateLimited",
+    "Retried",
     "RunOutcome",
     "Settings",
     "SkippedEntry",
@@ -64,8 +82,10 @@ __all__ = [
     "Status",
     "StorageError",
     "StorageUnavailable",
+    "Tally",
     "Target",
     "TargetUnusable",
+    "WalkEnded",
     "__version__",
     "upload",
 ]

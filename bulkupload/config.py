@@ -4,15 +4,21 @@ Precedence: command-line flags, then the `--config` TOML file, then built-in def
 come only from the environment (`PROCORE_CLIENT_ID` + `PROCORE_CLIENT_SECRET`, or
 `PROCORE_ACCESS_TOKEN`).
 
-Memory bound of a run (the worst case, checked by `benchmarks/`):
-    concurrency × chunk_size            file bytes in flight (one chunk per transfer)
-  + 3 × concurrency × ~1 KiB            queued entries and unused instructions
-  + 500 × ~1 KiB                        one batch of state look-ups / manifest lines
-  + the interpreter and libraries       ≈ 60 MB
-With the defaults (concurrency 8, 1 MiB chunks) that is under 80 MB whatever the tree size.
-A server cannot push it much further: each API answer is read up to 8 MiB (`MAX_ANSWER_BYTES`)
-and storage answers up to 64 KiB, so a hostile or broken server adds at most
-(concurrency + 4) × 8 MiB for the API answers in flight.
+Memory bound of a run, every list and cache included (C = concurrency; checked by
+`benchmarks/` with 100,000 failures in a 200,000-file tree):
+    C × 2 × chunk_size                 file bytes in flight (one chunk per transfer; a segmented
+                                       file has 2 parts in flight)
+  + (4 × 200 + 3 × C + 500) × ~1 KiB   walk batches, planned/stored queues, one record batch
+                                       (the ledger of open files holds the same items)
+  + (depth + 64) folder listings       Documents folders on the walk's path and the last 64
+                                       used (`FolderMirror.focus`): one entry per remote file
+  + 1,000 failures + 1,000 gone paths  kept for the summary and report (the counts are exact;
+                                       the manifest has every line)
+  + the interpreter and libraries      ≈ 60 MB
+With the defaults (concurrency 8, 1 MiB chunks) and folders of up to a few thousand files that
+is under 100 MB whatever the tree size. A server cannot push it much further: each API answer
+is read up to 8 MiB (`MAX_ANSWER_BYTES`) and storage answers up to 64 KiB, so a hostile or
+broken server adds at most (C + 4) × 8 MiB for the API answers in flight.
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .models import Target
+from .models import OnConflict, Target
+from .state import DEFAULT_STATE_PATH
 from .urls import url_refusal
 
 PRODUCTION_API = "https://api.procore.com"
 PRODUCTION_LOGIN = "https://login.procore.com"
 DEFAULT_MANIFEST = "bulkupload-manifest.jsonl"
-DEFAULT_STATE = ".bulkupload/state.sqlite"
-OnConflict = Literal["version", "skip", "rename"]
+DEFAULT_STATE = str(DEFAULT_STATE_PATH)
 
 
 @dataclass(frozen=True, slots=True)

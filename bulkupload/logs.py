@@ -1,15 +1,31 @@
-"""`--log-file`: one JSON object per line, for machines; never carries a token."""
+"""Log records of a run: its events as records of the `bulkupload` logger, and `--log-file`,
+one JSON object per line for machines. Never carries a token."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import queue
 import threading
 from pathlib import Path
 
+from .events import Event, FileDone, Retried
 from .models import FileResult, printable
+
+log = logging.getLogger("bulkupload")
+
+
+def log_event(event: Event) -> None:
+    """The log's subscriber: a record per file done (with its manifest fields in a log file)
+    and per retry (what was retried and why)."""
+    if isinstance(event, FileDone):
+        if log.isEnabledFor(logging.INFO):
+            log.info("file", extra={"result": event.result})
+    elif isinstance(event, Retried):
+        log.info("retry (%s): %s", event.kind, event.what, extra={"retry": event.kind})
+
 
 _Line = tuple[str | None, logging.LogRecord | None, threading.Event | None]
 """A line for the writer (None: only a marker), its record (for handleError), set once written."""
@@ -108,13 +124,11 @@ class JsonLinesHandler(logging.FileHandler):
                 attempts=result.attempts,
                 error=result.error,
             )
-        for key in ("summary",):
+        for key in ("summary", "retry"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         return json.dumps(line, ensure_ascii=False, default=str)
 
     @staticmethod
     def formatter_time(record: logging.LogRecord) -> str:
-        import datetime as dt
-
         return dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds")

@@ -46,23 +46,21 @@ MANIFEST_KEYS = (
     "folder_id",
     "version",
 )
-"""Keys every line has, in this order; `path_bytes_b64` and `FileResult.extra` keys follow."""
+"""Keys every line has, in this order; `path_bytes_b64` and `action` (what placing did) follow."""
 
 
 def manifest_line(result: FileResult) -> dict[str, Any]:
     """The manifest record of one result, keys in manifest order.
 
     `path` is printable text; when the name has undecodable bytes, `path_bytes_b64` holds the
-    exact bytes. Keys from `extra` never overwrite the standard ones.
+    exact bytes.
     """
     display = printable(result.rel)
-    mtime = result.mtime
-    if mtime is None and result.mtime_ns is not None:
-        mtime = result.mtime_ns / 1_000_000_000
+    placed = result.placement
     record: dict[str, Any] = {
         "path": display,
         "size": result.size,
-        "mtime": mtime,
+        "mtime": result.mtime,
         "md5": result.md5,
         "status": str(result.status),
         "upload_uuid": result.upload_uuid,
@@ -70,16 +68,16 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
         "error": result.error,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
-        "file_id": result.file_id,
-        "folder_id": result.folder_id,
-        "version": result.version,
+        "file_id": placed.file_id if placed else None,
+        "folder_id": placed.folder_id if placed else None,
+        "version": placed.version if placed else None,
     }
     # printable() only rewrites surrogate escapes, so a difference means undecodable bytes.
     if display != result.rel:
         raw = result.rel.encode("utf-8", "surrogateescape")
         record["path_bytes_b64"] = base64.b64encode(raw).decode("ascii")
-    for key, value in result.extra.items():
-        record.setdefault(key, value)
+    if placed is not None and placed.action is not None:
+        record["action"] = placed.action
     return record
 
 
@@ -116,7 +114,6 @@ class ManifestWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] | None = self.path.open("wb")
-        self.lines = 0
 
     def __enter__(self) -> Self:
         return self
@@ -135,7 +132,6 @@ class ManifestWriter:
             raise ValueError("manifest is closed")
         self._file.write(b"".join(_encode(manifest_line(r)) for r in results))
         self._file.flush()
-        self.lines += len(results)
 
     def close(self) -> None:
         """Flush, fsync and close; safe to call twice."""

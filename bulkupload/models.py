@@ -1,19 +1,21 @@
-"""The small frozen records that flow between pipeline stages."""
+"""The domain's small frozen records: where files go, what the walk finds, how each file ended."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+OnConflict = Literal["version", "skip", "rename"]
+"""A file of the same name is already in Procore: add a version, leave it, or take a new name."""
 
 
 class Status(enum.StrEnum):
+    """A file's outcome as the manifest and the user see it."""
+
     UPLOADED = "uploaded"
     SKIPPED = "skipped"
     FAILED = "failed"
-    # State store only, never in the manifest: the bytes are stored but not yet attached, so a
-    # run killed before attaching can attach them next time instead of sending them again.
-    SENT = "sent"
 
 
 class Disposition(enum.StrEnum):
@@ -32,26 +34,11 @@ class Disposition(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Placement:
-    """Where a file landed in Procore, as far as its destination tells (Documents: the file,
-    its folder and the version number); `action` says what placing did."""
-
-    file_id: int | None = None
-    folder_id: int | None = None
-    version: int | None = None
-    action: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Target:
     """Where uploads go: a project or a company (company-level Documents)."""
 
     kind: Literal["project", "company"]
     id: int
-
-    def uploads_path(self, api_version: str = "1.1") -> str:
-        collection = "projects" if self.kind == "project" else "companies"
-        return f"/rest/v{api_version}/{collection}/{self.id}/uploads"
 
     @property
     def key(self) -> str:
@@ -104,52 +91,47 @@ WalkItem = FileEntry | SkippedEntry
 
 
 @dataclass(frozen=True, slots=True)
-class UploadInstruction:
-    """Procore's answer to Create Upload: where and how to POST the bytes.
+class Placement:
+    """Where a file landed in Procore, as far as its destination tells (Documents: the file,
+    its folder and the version number); `action` says what placing did."""
 
-    `fields` keeps the server's order; `created` is `time.monotonic()` at creation.
-    """
-
-    uuid: str
-    url: str
-    fields: tuple[tuple[str, str], ...]
-    created: float
+    file_id: int | None = None
+    folder_id: int | None = None
+    version: int | None = None
+    action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class StorageReceipt:
-    """What the storage host said after a successful POST."""
-
-    status: int
-    etag: str | None
-    md5: str
-
-
-@dataclass(slots=True)
 class FileResult:
-    """The outcome of one file: one manifest line, one state row."""
+    """The outcome of one file: one manifest line, and what the state store does with its row."""
 
     rel: str
     size: int | None
-    mtime: float | None
+    mtime_ns: int | None
     status: Status
+    disposition: Disposition = Disposition.DONE
     md5: str | None = None
     upload_uuid: str | None = None
     attempts: int = 0
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
-    mtime_ns: int | None = None
-    file_id: int | None = None
-    folder_id: int | None = None
-    version: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-    # False for outcomes that must not overwrite what the state store knows (unchanged files,
-    # interrupted or dry-run entries): their row keeps its uploaded/sent status and uuid.
-    record_state: bool = True
-    # What the state store should remember when it differs from the manifest's status: an upload
-    # made with --no-attach is "uploaded" for the user but "sent" (not yet attached) for the state.
-    state_status: Status | None = None
+    placement: Placement | None = None
+
+    @property
+    def mtime(self) -> float | None:
+        return None if self.mtime_ns is None else self.mtime_ns / 1_000_000_000
+
+    @property
+    def state_status(self) -> str | None:
+        """The status the state row takes (`None`: leave the row alone)."""
+        if self.disposition is Disposition.KEEP:
+            return None
+        if self.disposition is Disposition.SENT:
+            return "sent"
+        if self.disposition is Disposition.FAILED:
+            return "failed"
+        return self.status.value
 
 
 def printable(text: str) -> str:

@@ -1,68 +1,23 @@
 """What a person sees while a run goes: a live line on a TTY, periodic plain lines otherwise.
 
-Counts only what finished; bytes in flight move forward as chunks are sent and back when a retry
-rewinds a body, so the rate is never counted twice.
+A subscriber of the run's events, reading the `Tally` that counts them: counts only what
+finished; bytes in flight move forward as chunks are sent and back when a retry rewinds a body,
+so the rate is never counted twice.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from .models import FileResult, Status
-
-
-@dataclass(slots=True)
-class Tally:
-    """Running totals of a run; the summary and the report read them too."""
-
-    found: int = 0
-    found_bytes: int = 0
-    walk_done: bool = False
-    uploaded: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bytes_uploaded: int = 0
-    bytes_in_flight: int = 0
-    started: float = field(default_factory=time.monotonic)
-    skip_reasons: Counter[str] = field(default_factory=Counter)
-    # Every retry of the run by kind: "api" (an API call sent again), "storage" (a storage POST),
-    # "renewal" (fresh upload instructions), "changed_file" (a file re-read after it changed).
-    retries_by_kind: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def retries(self) -> int:
-        return sum(self.retries_by_kind.values())
-
-    def retried(self, kind: str, n: int = 1) -> None:
-        if n:
-            self.retries_by_kind[kind] += n
-
-    @property
-    def done(self) -> int:
-        return self.uploaded + self.skipped + self.failed
-
-    def count(self, result: FileResult) -> None:
-        if result.status is Status.UPLOADED:
-            self.uploaded += 1
-            self.bytes_uploaded += result.size or 0
-        elif result.status is Status.SKIPPED:
-            self.skipped += 1
-            self.skip_reasons[result.error or "skipped"] += 1
-        else:
-            self.failed += 1
-
-    def rate(self, now: float | None = None) -> float:
-        """Bytes per second since the start, counting what is on the wire now."""
-        elapsed = max((now or time.monotonic()) - self.started, 1e-6)
-        return (self.bytes_uploaded + self.bytes_in_flight) / elapsed
+from .events import Event, FileDone, Notice
+from .models import Status, printable
+from .stats import Tally
 
 
 def human_bytes(n: float) -> str:
@@ -81,7 +36,7 @@ def human_duration(seconds: float) -> str:
 
 
 def status_line(tally: Tally, now: float | None = None) -> str:
-    now = now or time.monotonic()
+    now = time.monotonic() if now is None else now
     rate = tally.rate(now)
     files = f"{tally.done}/{tally.found}" + ("" if tally.walk_done else "+")
     # Short enough for an 80-column terminal: the ETA must not be cut off.
@@ -136,6 +91,16 @@ class Progress:
         if self._live is not None:
             self._live.__exit__(None, None, None)
             self._live = None
+
+    def on_event(self, event: Event) -> None:
+        """The subscriber: failures and notices as lines that stay, the periodic line."""
+        if isinstance(event, FileDone):
+            result = event.result
+            if result.status is Status.FAILED:
+                self.message(f"failed: {printable(result.rel)}: {result.error or 'failed'}")
+            self.tick()
+        elif isinstance(event, Notice):
+            self.message(event.text)
 
     def message(self, text: str) -> None:
         """A line that stays (a failure, a warning), printed above the live display."""

@@ -1,82 +1,85 @@
-"""Assembles one upload run (sessions, credentials, API client, state, Documents): `upload()`,
-the library's entry point, which the command line's `upload` uses too."""
+"""Assembles one upload run (sessions, credentials, API client, protocols, destination, state,
+events) and runs it: `upload()`, the library's entry point, which the command line uses too."""
 
 from __future__ import annotations
 
 import json
 import logging
-import signal
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import anyio
 import anyio.to_thread
 
 from .config import Credentials, Settings
+from .destinations.base import Destination
+from .destinations.documents import Documents
+from .destinations.storage_only import StorageOnly
 from .errors import BulkUploadError
-from .outcome import RunOutcome, summary_dict
-from .pipeline import UploadRun
+from .events import EventBus, Subscriber
+from .logs import log_event
+from .pipeline.control import Control, Stage
+from .pipeline.ledger import Ledger
+from .pipeline.run import finish, run_stages
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient, make_api_session, make_storage_session
-from .procore.documents import FolderMirror
 from .procore.ratelimit import RateLimitPacer
-from .progress import Progress, Tally
-from .retry import RetryPolicy
+from .progress import Progress
+from .protocols import protocols_for
+from .protocols.base import Transport, UploadProtocol
+from .retry import Policies
 from .state import AsyncStateStore
+from .stats import RunOutcome, Tally, summary_dict
+
+__all__ = ["api_client", "upload", "write_report"]
 
 log = logging.getLogger("bulkupload")
 
 
 async def upload(
-    settings: Settings, *, stop: anyio.Event | None = None, events: Any = None
+    settings: Settings,
+    *,
+    stop: anyio.Event | None = None,
+    abort: anyio.Event | None = None,
+    events: Subscriber | None = None,
 ) -> RunOutcome:
     """Upload `settings.sources` into Procore; returns the run's outcome.
 
     Writes the manifest, the state store and (when set) `settings.report`, as the command line
-    does; prints nothing and configures no logging (log records go to the `bulkupload` logger).
-    Errors that stop the whole run (credentials, target, state store, configuration) raise a
-    `BulkUploadError`; a file that fails is in `outcome.failures` and the manifest.
+    does; configures no logging (log records go to the `bulkupload` logger) and prints nothing
+    unless `settings.progress` asks for a display. Errors that stop the whole run (credentials,
+    target, state store, configuration) raise a `BulkUploadError` once every file found has its
+    manifest line; a file that fails is in `outcome.failures` and the manifest.
 
     `stop`: when set, the run stops as on a first SIGINT: no new file starts, files in flight
-    finish, every file found gets its manifest line, and `outcome.interrupted` is SIGINT.
-    `events`: reserved for the typed event stream; not used yet, must be None.
+    finish, every file found gets its line, and `outcome.stopped_by` is SIGINT. `abort`: when
+    set, files in flight are cancelled too (they get a line each). `events`: called with every
+    event of the run (`bulkupload.events`), on the event loop; it must not block.
     """
+    tally = Tally()
+    progress = Progress(tally, mode=settings.progress)
+    bus = EventBus(tally.on_event, progress.on_event, log_event)
     if events is not None:
-        raise NotImplementedError("upload(events=...) is not available yet: pass None")
-    return await _finish(settings, await unwrap_groups(_run(settings, stop)))
-
-
-async def upload_with_signals(settings: Settings) -> RunOutcome:
-    """`upload` for the command line: SIGINT/SIGTERM stop it (first gracefully, then hard)."""
-    return await _finish(settings, await unwrap_groups(_run(settings, None, signals=True)))
-
-
-async def _finish(settings: Settings, outcome: RunOutcome) -> RunOutcome:
+        bus.subscribe(events)
+    with progress:
+        outcome = await _run(settings, bus, tally, stop, abort)
     if settings.report is not None:
         await anyio.to_thread.run_sync(write_report, outcome, settings)
     log.info("run finished", extra={"summary": summary_dict(outcome)})
     return outcome
 
 
-def retry_policy(retries: int, *, backoff: bool = True) -> RetryPolicy:
-    """The API call policy of a run: `retries` after the first try."""
-    return RetryPolicy(attempts=retries + 1, backoff=backoff)
-
-
 def token_source(
-    creds: Credentials,
-    login_url: str,
-    session: aiohttp.ClientSession,
-    *,
-    allow_http: bool = False,
+    creds: Credentials, login_url: str, session: aiohttp.ClientSession, *, allow_http: bool = False
 ) -> TokenSource:
     """Renewable client credentials when given, else the ready access token."""
     if creds.client_id and creds.client_secret:
         return ClientCredentials(
             session, login_url, creds.client_id, creds.client_secret, allow_http=allow_http
         )
-    assert creds.access_token is not None
+    if creds.access_token is None:
+        raise ValueError("credentials hold neither client credentials nor an access token")
     return StaticToken(creds.access_token)
 
 
@@ -87,118 +90,129 @@ def api_client(
     login_url: str,
     base_url: str,
     company_id: int,
-    retries: int,
-    backoff: bool = True,
+    policies: Policies,
     allow_http: bool = False,
+    events: EventBus | None = None,
 ) -> tuple[TokenSource, ApiClient]:
-    """The token source and API client every command uses: one retry policy, paced by
-    Procore's rate-limit headers, the same URL rule for the login and API hosts."""
+    """The token source and API client every command uses: the run's API call policy, paced
+    by Procore's rate-limit headers, the same URL rule for the login and API hosts."""
     tokens = token_source(credentials, login_url, session, allow_http=allow_http)
     api = ApiClient(
         session,
         base_url,
         company_id=company_id,
         tokens=tokens,
-        policy=retry_policy(retries, backoff=backoff),
+        policy=policies.api_call,
         pacer=RateLimitPacer(),
         allow_http=allow_http,
+        events=events,
     )
     return tokens, api
 
 
-async def _run(
-    settings: Settings, stop: anyio.Event | None, *, signals: bool = False
-) -> RunOutcome:
-    progress = Progress(Tally(), mode=settings.progress)
-    async with (
-        make_api_session(settings.concurrency) as api_session,
-        make_storage_session(settings.concurrency) as storage,
-    ):
-        tokens, api = api_client(
-            api_session,
-            credentials=settings.credentials,
-            login_url=settings.login_url,
-            base_url=settings.base_url,
-            company_id=settings.company_id,
-            retries=settings.retries,
-            backoff=settings.retry_backoff,
-            allow_http=settings.allow_http,
+def destination_for(settings: Settings, api: ApiClient) -> Destination:
+    if settings.attach:
+        return Documents(
+            api, settings.target, folder=settings.folder, on_conflict=settings.on_conflict
         )
-        mirror = None
-        if not settings.dry_run:
-            await tokens.token()  # wrong credentials or an unreachable host stop here, clearly
-            if settings.attach:
-                # Folders are resolved lazily: an unchanged tree costs no API call at all.
-                mirror = FolderMirror(api, settings.target, settings.folder)
-        store = await AsyncStateStore.open(settings.state)
-        try:
-            with progress:
-                run = UploadRun(
-                    settings,
-                    api=api,
-                    storage=storage,
+    return StorageOnly(settings.target)
+
+
+def protocols(settings: Settings, transport: Transport) -> Sequence[UploadProtocol]:
+    return protocols_for(
+        transport,
+        target=settings.target,
+        api_version=settings.api_version,
+        segment_threshold=settings.segment_threshold,
+        segment_size=settings.segment_size,
+        instruction_max_age=settings.instruction_max_age,
+        chunk_size=settings.chunk_size,
+    )
+
+
+async def _run(
+    settings: Settings,
+    events: EventBus,
+    tally: Tally,
+    stop: anyio.Event | None,
+    abort: anyio.Event | None,
+) -> RunOutcome:
+    policies = Policies.for_run(settings.retries, backoff=settings.retry_backoff)
+    # File reads (and their hashing) run here: a thread per body being written at once, that is
+    # one per transfer, two for a segmented file (its parts in flight); threads start lazily.
+    reader = ThreadPoolExecutor(2 * settings.concurrency, thread_name_prefix="bulkupload-read")
+    try:
+        async with (
+            make_api_session(settings.concurrency) as api_session,
+            make_storage_session(settings.concurrency) as storage,
+        ):
+            tokens, api = api_client(
+                api_session,
+                credentials=settings.credentials,
+                login_url=settings.login_url,
+                base_url=settings.base_url,
+                company_id=settings.company_id,
+                policies=policies,
+                allow_http=settings.allow_http,
+                events=events,
+            )
+            if not settings.dry_run:
+                await tokens.token()  # wrong credentials or an unreachable host stop here
+            transport = Transport(
+                api=api,
+                storage=storage,
+                policies=policies,
+                events=events,
+                allow_http=settings.allow_http,
+                chunk_size=settings.chunk_size,
+                reader=reader,
+            )
+            destination = destination_for(settings, api)
+            async with await AsyncStateStore.open(settings.state) as store:
+                run_id = await store.begin_run(destination.state_key)
+                control = Control(events)
+                stage = Stage(
+                    settings=settings,
                     store=store,
-                    progress=progress,
-                    mirror=mirror,
+                    destination=destination,
+                    protocols=protocols(settings, transport),
+                    policies=policies,
+                    events=events,
+                    ledger=Ledger(),
+                    control=control,
+                    run_id=run_id,
                 )
-                if stop is None and not signals:
-                    return await run.run()
-                async with anyio.create_task_group() as group:
+                fatal: BulkUploadError | None = None
+                async with anyio.create_task_group() as watchers:
                     if stop is not None:
-                        group.start_soon(_stop_when_set, stop, run)
-                    if signals:
-                        group.start_soon(_stop_on_signals, run)
-                    outcome = await run.run()
-                    group.cancel_scope.cancel()
+                        watchers.start_soon(_when_set, stop, control.request_stop)
+                    if abort is not None:
+                        watchers.start_soon(_when_set, abort, control.abort)
+                    try:
+                        outcome = await run_stages(stage, tally)
+                    except BulkUploadError as exc:  # raised below, not wrapped in a group
+                        fatal = exc
+                    finally:
+                        watchers.cancel_scope.cancel()
+                if fatal is not None:
+                    raise fatal
+                outcome.api_calls = api.stats.calls
+                outcome.rate_limited = api.stats.rate_limited
+                await finish(stage, outcome)
                 return outcome
-        finally:
-            await store.close()
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
 
 
-async def _stop_when_set(stop: anyio.Event, run: UploadRun) -> None:
-    await stop.wait()
-    run.request_stop()
-
-
-async def _stop_on_signals(run: UploadRun) -> None:
-    """SIGINT/SIGTERM for the command line: the first stops the run gracefully, the second
-    aborts what is in flight. Only `upload_with_signals` (the CLI) installs this."""
-    try:
-        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
-    except (ValueError, NotImplementedError, RuntimeError):
-        return  # not the main thread: nothing to watch
-    with receiver as signals:
-        async for signum in signals:
-            if run.stopping:
-                run.request_stop(hard=True)
-                return
-            run.request_stop(signum)
-
-
-async def unwrap_groups(run: Awaitable[RunOutcome]) -> RunOutcome:
-    """Task groups wrap errors in ExceptionGroups: surface the first error of ours, plainly."""
-    try:
-        return await run
-    except BaseExceptionGroup as group:
-        ours = first_of(group)
-        if ours is not None:
-            raise ours from group
-        raise
-
-
-def first_of(group: BaseExceptionGroup[BaseException]) -> BulkUploadError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found = first_of(exc)
-            if found is not None:
-                return found
-        elif isinstance(exc, BulkUploadError):
-            return exc
-    return None
+async def _when_set(event: anyio.Event, then: Callable[[], None]) -> None:
+    await event.wait()
+    then()
 
 
 def write_report(outcome: RunOutcome, settings: Settings) -> None:
-    assert settings.report is not None
+    """The run's summary as a JSON file (`--report`); blocking, for a worker thread."""
+    if settings.report is None:
+        return
     report = summary_dict(outcome)
     report["target"] = settings.target.key
     report["manifest"] = str(settings.manifest)

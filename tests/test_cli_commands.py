@@ -14,6 +14,7 @@ from bulkupload import cli
 from bulkupload.cli.attach import attach_settings_from
 from bulkupload.cli.failures import describe
 from bulkupload.config import Settings
+from bulkupload.destinations.documents import documents_state_key
 from bulkupload.emulator.server import RunningEmulator
 from bulkupload.errors import (
     ApiError,
@@ -25,7 +26,6 @@ from bulkupload.errors import (
     TargetUnusable,
 )
 from bulkupload.models import Target
-from bulkupload.outcome import state_key
 from tests.trees import make_tree, read_manifest
 
 ENV = {"PROCORE_CLIENT_ID": "id", "PROCORE_CLIENT_SECRET": "secret", "PROCORE_COMPANY_ID": "7"}
@@ -174,7 +174,7 @@ def test_attach_records_under_the_key_an_upload_run_uses() -> None:
             folder=folder,
         )
         attach = attach_settings_from(parse("attach", "--project", "42", *attach_flag), ENV)
-        assert attach.state_key == state_key(upload)
+        assert attach.state_key == documents_state_key(upload.target, upload.folder)
 
 
 # ── one table from error to sentence and exit code ───────────────────────────────────────

@@ -40,7 +40,7 @@ async def test_upload_returns_the_outcome_and_prints_nothing(
     outcome = await bulkupload.upload(settings_for(emulator, tmp_path, report=report))
     assert isinstance(outcome, bulkupload.RunOutcome)
     assert outcome.tally.uploaded == len(expected) and outcome.tally.failed == 0
-    assert outcome.interrupted is None
+    assert outcome.stopped_by is None
     assert len(read_manifest(tmp_path / "manifest.jsonl")) == len(expected)
     assert report.exists()  # --report is part of the settings, so the library writes it
     assert capsys.readouterr().out == ""
@@ -53,12 +53,12 @@ async def test_a_stop_event_stops_the_run_like_sigint(
     stop = anyio.Event()
     stop.set()
     outcome = await bulkupload.upload(settings_for(emulator, tmp_path), stop=stop)
-    assert outcome.interrupted == signal.SIGINT
+    assert outcome.stopped_by == signal.SIGINT
     assert outcome.tally.uploaded < 30
     assert len(read_manifest(tmp_path / "manifest.jsonl")) == outcome.tally.found
     # The next run, without a stop, finishes the job.
     again = await bulkupload.upload(settings_for(emulator, tmp_path))
-    assert again.interrupted is None and again.tally.failed == 0
+    assert again.stopped_by is None and again.tally.failed == 0
     assert again.tally.uploaded + outcome.tally.uploaded == again.tally.found
 
 
@@ -79,7 +79,7 @@ async def test_a_stop_mid_run_finishes_what_is_in_flight(
     async with anyio.create_task_group() as group:
         group.start_soon(stop_after_first_upload)
         outcome = await bulkupload.upload(settings_for(emulator, tmp_path), stop=stop)
-    assert outcome.interrupted == signal.SIGINT
+    assert outcome.stopped_by == signal.SIGINT
     assert 1 <= outcome.tally.uploaded < outcome.tally.found and outcome.tally.failed == 0
     records = read_manifest(tmp_path / "manifest.jsonl")
     assert len(records) == outcome.tally.found
@@ -98,9 +98,30 @@ async def test_run_wide_errors_raise_ours(emulator: RunningEmulator, tmp_path: P
         )
 
 
-async def test_events_are_not_there_yet(emulator: RunningEmulator, tmp_path: Path) -> None:
-    with pytest.raises(NotImplementedError):
-        await bulkupload.upload(settings_for(emulator, tmp_path), events=object())
+async def test_events_tell_a_host_program_everything_the_summary_says(
+    make_emulator: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    emulator = make_emulator(fault_api_5xx=0.3, fault_storage_5xx=0.3, seed=3)
+    expected = make_tree(tmp_path / "src", 20)
+    seen: list[bulkupload.Event] = []
+    outcome = await bulkupload.upload(
+        settings_for(emulator, tmp_path, retry_backoff=False), events=seen.append
+    )
+    done = [e.result for e in seen if isinstance(e, bulkupload.FileDone)]
+    assert sorted(r.rel for r in done) == sorted(expected) and outcome.tally.failed == 0
+    assert {r.status for r in done} == {bulkupload.Status.UPLOADED}
+    found = [e for e in seen if isinstance(e, bulkupload.FilesFound)]
+    assert sum(e.files for e in found) == outcome.tally.found == len(expected)
+    retries = [e for e in seen if isinstance(e, bulkupload.Retried)]
+    injected = emulator.counters()["faults_injected"]
+    assert sum(e.kind == "api" for e in retries) == injected.get("api_5xx", 0) > 0
+    assert sum(e.kind == "storage" for e in retries) == injected.get("storage_5xx", 0) > 0
+    assert outcome.tally.retries == len(retries)
+    # Bytes move forward as sent and back as attempts fail or finish: none left in flight.
+    assert sum(e.size for e in seen if isinstance(e, bulkupload.BytesMoved)) == 0
+    assert [e for e in seen if isinstance(e, bulkupload.WalkEnded)] == [
+        bulkupload.WalkEnded(complete=True)
+    ]
 
 
 def _fields(settings: bulkupload.Settings) -> dict[str, object]:

@@ -16,11 +16,11 @@ from bulkupload.manifest import (
     original_rel,
     read_manifest,
 )
-from bulkupload.models import FileResult, Status
+from bulkupload.models import FileResult, Placement, Status
 
 
 def result(rel: str, **kw: object) -> FileResult:
-    base: dict[str, object] = {"size": 3, "mtime": 1.5, "status": Status.UPLOADED}
+    base: dict[str, object] = {"size": 3, "mtime_ns": 1_500_000_000, "status": Status.UPLOADED}
     base.update(kw)
     return FileResult(rel=rel, **base)  # type: ignore[arg-type]
 
@@ -30,13 +30,18 @@ def test_lines_have_the_documented_keys_in_order(tmp_path: Path) -> None:
     with ManifestWriter(path) as writer:
         writer.write_many(
             [
-                result("a.txt", md5="m", upload_uuid="u", attempts=2, file_id=1, version=3),
-                result("b.txt", status=Status.FAILED, error="storage 503", extra={"host": "s3"}),
+                result(
+                    "a.txt",
+                    md5="m",
+                    upload_uuid="u",
+                    attempts=2,
+                    placement=Placement(file_id=1, version=3, action="created"),
+                ),
+                result("b.txt", status=Status.FAILED, error="storage 503"),
             ]
         )
-        assert writer.lines == 2
     first, second = list(read_manifest(path))
-    assert tuple(first) == MANIFEST_KEYS
+    assert tuple(first) == (*MANIFEST_KEYS, "action")
     assert first["path"] == "a.txt"
     assert (first["size"], first["mtime"], first["md5"], first["status"]) == (
         3,
@@ -45,8 +50,9 @@ def test_lines_have_the_documented_keys_in_order(tmp_path: Path) -> None:
         "uploaded",
     )
     assert (first["attempts"], first["file_id"], first["version"]) == (2, 1, 3)
-    assert tuple(second) == (*MANIFEST_KEYS, "host")
-    assert (second["status"], second["error"], second["host"]) == ("failed", "storage 503", "s3")
+    assert first["action"] == "created"
+    assert tuple(second) == MANIFEST_KEYS
+    assert (second["status"], second["error"], second["file_id"]) == ("failed", "storage 503", None)
 
 
 def test_a_new_run_truncates_the_old_manifest(tmp_path: Path) -> None:
@@ -82,16 +88,9 @@ def test_undecodable_name_is_printable_and_recoverable(tmp_path: Path) -> None:
     assert original_rel(plain) == "plain é.txt"
 
 
-def test_mtime_falls_back_to_nanoseconds() -> None:
-    line = manifest_line(result("a", mtime=None, mtime_ns=2_500_000_000))
-    assert line["mtime"] == 2.5
-    assert manifest_line(result("a", mtime=None))["mtime"] is None
-
-
-def test_extra_cannot_overwrite_standard_keys() -> None:
-    line = manifest_line(result("a", extra={"status": "forged", "note": {"k": "\udcff"}}))
-    assert line["status"] == "uploaded"
-    assert json.loads(json.dumps(line))["note"] == {"k": "\udcff"}
+def test_mtime_is_seconds_from_the_exact_nanoseconds() -> None:
+    assert manifest_line(result("a", mtime_ns=2_500_000_000))["mtime"] == 2.5
+    assert manifest_line(result("a", mtime_ns=None))["mtime"] is None
 
 
 def test_truncated_last_line_is_ignored_but_bad_middle_line_is_an_error(tmp_path: Path) -> None:

@@ -27,16 +27,24 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
         writer.record(
             T,
             [
-                FileResult(rel="plans/a.pdf", size=1234, mtime=1.0, status=Status.UPLOADED),
-                FileResult(rel="caf\udce9\nx.txt", size=5, mtime=1.0, status=Status.UPLOADED),
                 FileResult(
-                    rel="b.dwg", size=9, mtime=1.0, status=Status.FAILED, error="storage 503"
+                    rel="plans/a.pdf", size=1234, mtime_ns=1_000_000_000, status=Status.UPLOADED
                 ),
-                FileResult(rel="pipe", size=None, mtime=None, status=Status.SKIPPED),
+                FileResult(
+                    rel="caf\udce9\nx.txt", size=5, mtime_ns=1_000_000_000, status=Status.UPLOADED
+                ),
+                FileResult(
+                    rel="b.dwg",
+                    size=9,
+                    mtime_ns=1_000_000_000,
+                    status=Status.FAILED,
+                    error="storage 503",
+                ),
+                FileResult(rel="pipe", size=None, mtime_ns=None, status=Status.SKIPPED),
             ],
             run,
         )
-        writer.record("company:1", [FileResult("other", 1, 1.0, Status.UPLOADED)], run)
+        writer.record("company:1", [FileResult("other", 1, 1_000_000_000, Status.UPLOADED)], run)
     with StateStore.open(path, readonly=True) as reader:
         yield reader
 

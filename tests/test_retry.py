@@ -105,17 +105,20 @@ def test_wait_is_always_bounded(attempt: int, retry_after: float | None) -> None
 
 
 # ── call_with_retries: the same decisions, the first try without tenacity ────────────────────
-async def test_call_with_retries_first_try_success_costs_no_retrier(monkeypatch) -> None:
-    import bulkupload.retry as retry_module
+def test_the_run_policies_are_named_and_retry_what_their_name_says() -> None:
+    from bulkupload.errors import ApiUnavailable, FileChanged, PolicyExpired
+    from bulkupload.retry import Policies
 
-    built: list[object] = []
-    monkeypatch.setattr(retry_module, "retrying", lambda *a, **k: built.append(a) or None)
-
-    async def ok() -> str:
-        return "done"
-
-    assert await retry_module.call_with_retries(retry_module.INSTANT, ok) == "done"
-    assert built == []
+    policies = Policies.for_run(2, backoff=False)
+    assert policies.api_call.name == "api" and policies.api_call.attempts == 3
+    assert policies.storage_attempt.attempts == policies.segment_part.attempts == 3
+    assert ApiUnavailable in policies.api_call.retry_on
+    # Renewal and a changed file are not transient errors: their policies name them alone.
+    assert policies.renew_instruction.retry_on == (PolicyExpired,)
+    assert policies.file_changed.retry_on == (FileChanged,)
+    assert policies.file_changed.attempts == 2  # one more try from a fresh read, then fail
+    names = {p.name for p in vars(policies).values()}
+    assert names == {"api", "storage", "part", "renewal", "changed_file"}
 
 
 async def test_call_with_retries_counts_every_attempt_and_reraises_the_last() -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from bulkupload import state as state_module
 from bulkupload.errors import StateError
-from bulkupload.models import FileEntry, FileResult, Status
-from bulkupload.state import AsyncStateStore, StateRow, StateStore, is_unchanged
+from bulkupload.models import Disposition, FileResult, Placement, Status
+from bulkupload.state import AsyncStateStore, StateRow, StateStore
+from bulkupload.state import store as state_module
 
 T = "project:42"
 
@@ -21,15 +20,12 @@ def uploaded(rel: str, *, size: int = 3, mtime_ns: int = 1_000, **kw: object) ->
     return FileResult(
         rel=rel,
         size=size,
-        mtime=mtime_ns / 1e9,
         mtime_ns=mtime_ns,
         status=Status.UPLOADED,
         md5="abc",
         upload_uuid="u-1",
         attempts=1,
-        file_id=7,
-        folder_id=3,
-        version=1,
+        placement=Placement(file_id=7, folder_id=3, version=1),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -67,17 +63,15 @@ def test_lookup_of_many_rels_is_chunked(store: StateStore) -> None:
     assert set(store.lookup(T, rels)) == set(rels)
 
 
-def test_is_unchanged_needs_uploaded_and_same_size_and_mtime(store: StateStore) -> None:
+def test_kept_results_leave_their_row_alone(store: StateStore) -> None:
     run = store.begin_run(T)
     store.record(T, [uploaded("a", size=3, mtime_ns=5)], run)
+    unchanged = FileResult(
+        rel="a", size=99, mtime_ns=6, status=Status.SKIPPED, disposition=Disposition.KEEP
+    )
+    store.record(T, [unchanged], run)
     row = store.lookup(T, ["a"])["a"]
-    assert is_unchanged(row, FileEntry("/x/a", "a", 3, 5))
-    assert not is_unchanged(row, FileEntry("/x/a", "a", 4, 5))
-    assert not is_unchanged(row, FileEntry("/x/a", "a", 3, 6))
-    assert not is_unchanged(None, FileEntry("/x/a", "a", 3, 5))
-    failed = FileResult(rel="a", size=3, mtime=None, mtime_ns=5, status=Status.FAILED, error="x")
-    store.record(T, [failed], run)
-    assert not is_unchanged(store.lookup(T, ["a"])["a"], FileEntry("/x/a", "a", 3, 5))
+    assert (row.status, row.size, row.mtime_ns) == ("uploaded", 3, 5)
 
 
 def test_failed_retry_keeps_procore_identity_and_first_seen(store: StateStore) -> None:
@@ -86,7 +80,13 @@ def test_failed_retry_keeps_procore_identity_and_first_seen(store: StateStore) -
     before = store.lookup(T, ["a"])["a"]
     run2 = store.begin_run(T)
     retry = FileResult(
-        rel="a", size=9, mtime=2.5, status=Status.FAILED, attempts=4, error="storage 503"
+        rel="a",
+        size=9,
+        mtime_ns=2_500_000_000,
+        status=Status.FAILED,
+        disposition=Disposition.FAILED,
+        attempts=4,
+        error="storage 503",
     )
     store.record(T, [retry], run2)
     after = store.lookup(T, ["a"])["a"]
@@ -96,7 +96,7 @@ def test_failed_retry_keeps_procore_identity_and_first_seen(store: StateStore) -
         4,
         9,
     )
-    assert after.mtime_ns == 2_500_000_000  # derived from the float when mtime_ns is absent
+    assert after.mtime_ns == 2_500_000_000
     assert (after.file_id, after.folder_id, after.version) == (7, 3, 1)
     assert after.first_seen == before.first_seen
     assert after.seen_run == run2
@@ -104,7 +104,14 @@ def test_failed_retry_keeps_procore_identity_and_first_seen(store: StateStore) -
 
 def test_sent_status_is_stored(store: StateStore) -> None:
     run = store.begin_run(T)
-    sent = FileResult(rel="a", size=1, mtime=None, status=cast(Status, "sent"), upload_uuid="u")
+    sent = FileResult(
+        rel="a",
+        size=1,
+        mtime_ns=None,
+        status=Status.UPLOADED,
+        disposition=Disposition.SENT,
+        upload_uuid="u",
+    )
     store.record(T, [sent], run)
     assert store.lookup(T, ["a"])["a"].status == "sent"
 
@@ -112,7 +119,7 @@ def test_sent_status_is_stored(store: StateStore) -> None:
 def test_gone_lists_uploaded_files_not_seen_in_this_run(store: StateStore) -> None:
     run1 = store.begin_run(T)
     store.record(T, [uploaded("keep"), uploaded("deleted"), uploaded("resent")], run1)
-    skipped = FileResult(rel="skip", size=1, mtime=None, status=Status.SKIPPED)
+    skipped = FileResult(rel="skip", size=1, mtime_ns=None, status=Status.SKIPPED)
     store.record(T, [skipped], run1)
     run2 = store.begin_run(T)
     store.mark_seen(T, ["keep"], run2)

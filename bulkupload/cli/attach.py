@@ -95,8 +95,14 @@ def attach_settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> At
 def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = attach_settings_from(args, env)
     setup_logging(None, args.debug)
-    outcome, signum = anyio.run(attach_until_signal, settings)
-    if outcome is None:  # aborted by a second signal
+    signals = SignalStop(lambda text: print(text, file=sys.stderr, flush=True))
+
+    async def work(watch: SignalStop) -> AttachOutcome:
+        return await attach_manifest(settings, stop=watch.stop, abort=watch.abort)
+
+    outcome = anyio.run(signals.run, work)
+    signum = signals.signum
+    if outcome.aborted:  # by a second signal
         print(f"aborted; manifest {settings.manifest} keeps what was attached")
         return 128 + (signum or 2)
     print(summary_line(outcome, settings))
@@ -105,19 +111,6 @@ def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if signum is not None:
         return 128 + signum
     return 1 if outcome.expired or outcome.failed else 0
-
-
-async def attach_until_signal(
-    settings: AttachSettings,
-) -> tuple[AttachOutcome | None, int | None]:
-    stop = anyio.Event()
-    outcome: AttachOutcome | None = None
-    async with anyio.create_task_group() as group:
-        signals = SignalStop(stop, group.cancel_scope, lambda text: print(text, file=sys.stderr))
-        group.start_soon(signals.watch)
-        outcome = await attach_manifest(settings, stop=stop)
-        group.cancel_scope.cancel()
-    return outcome, signals.signum
 
 
 def summary_line(outcome: AttachOutcome, settings: AttachSettings) -> str:

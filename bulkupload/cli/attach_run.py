@@ -1,7 +1,8 @@
 """The work of `bulkupload attach`: attach the stored uploads a `--no-attach` manifest lists.
 
-Each attached file is recorded in the state store as an upload run would record it (so a later
-run skips it), and the manifest is rewritten with what was done even when the run stops midway.
+Each record goes through the Documents destination an upload run uses (locate, then attach),
+and its outcome is recorded in the state store as an upload run records it (so a later run
+skips it); the manifest is rewritten with what was done even when the run stops midway.
 Uploads older than 7 days were deleted by Procore: they are reported as expired, not retried.
 """
 
@@ -11,31 +12,25 @@ import datetime as dt
 import json
 import logging
 import os
-import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
-from ..config import DEFAULT_STATE, OnConflict
-from ..errors import (
-    ApiError,
-    AuthError,
-    BulkUploadError,
-    ConfigError,
-    NotFound,
-    StateError,
-    TargetUnusable,
-)
+from ..config import DEFAULT_STATE
+from ..destinations.documents import Documents, documents_state_key
+from ..errors import ApiError, AuthError, ConfigError, StateError, TargetUnusable
 from ..manifest import original_rel, printable_values, read_manifest
-from ..models import FileResult, Status, Target, printable
+from ..messages import Planned, Stored
+from ..models import FileEntry, FileResult, OnConflict, Target, printable
 from ..procore.client import make_api_session
-from ..procore.documents import FolderMirror, remote_name
+from ..results import failed, unplaced
+from ..retry import Policies
 from ..runner import api_client
-from ..state import AsyncStateStore, StateRow
+from ..state import AsyncStateStore, StateRow, now_iso
 from .common import Connection
 from .failures import describe
 
@@ -69,9 +64,8 @@ class AttachSettings:
 
     @property
     def state_key(self) -> str:
-        """The destination's key in the state store: the rule of `outcome.state_key` for a run
-        that attaches (the target, and the folder when there is one)."""
-        return f"{self.target.key}/{self.folder}" if self.folder else self.target.key
+        """The destination's key in the state store, as an upload run that attaches uses it."""
+        return documents_state_key(self.target, self.folder)
 
 
 @dataclass(slots=True)
@@ -81,7 +75,8 @@ class AttachOutcome:
     failed: int = 0
     skipped: int = 0
     not_tried: int = 0  # left for the next `attach` by a stop
-    stopped_by: BulkUploadError | None = None  # the error that stopped the run, if any
+    stopped_by: Exception | None = None  # the error that stopped the run, if any
+    aborted: bool = False  # a hard stop cancelled the attaches in flight
 
 
 def pending(record: Mapping[str, Any]) -> bool:
@@ -137,7 +132,10 @@ def rewrite_manifest(path: Path, records: Sequence[dict[str, Any]]) -> None:
 
 
 async def attach_manifest(
-    settings: AttachSettings, *, stop: anyio.Event | None = None
+    settings: AttachSettings,
+    *,
+    stop: anyio.Event | None = None,
+    abort: anyio.Event | None = None,
 ) -> AttachOutcome:
     """Attach every pending record; setup problems raise, a later fatal one is `stopped_by`."""
     records = await anyio.to_thread.run_sync(load_manifest, settings.manifest)
@@ -157,15 +155,16 @@ async def attach_manifest(
             login_url=conn.login_url,
             base_url=conn.base_url,
             company_id=conn.company_id,
-            retries=settings.retries,
-            backoff=settings.retry_backoff,
+            policies=Policies.for_run(settings.retries, backoff=settings.retry_backoff),
             allow_http=conn.allow_http,
         )
         await tokens.token()  # wrong credentials or an unreachable host stop here
-        mirror = FolderMirror(api, settings.target, settings.folder)
-        work = Attaching(settings, mirror, store, outcome)
+        documents = Documents(
+            api, settings.target, folder=settings.folder, on_conflict=settings.on_conflict
+        )
+        work = Attaching(settings, documents, store, outcome)
         try:
-            await work.run(todo, stop or anyio.Event())
+            await work.run(todo, stop or anyio.Event(), abort or anyio.Event())
         finally:
             with anyio.CancelScope(shield=True):  # even on Ctrl-C: keep what was done
                 await anyio.to_thread.run_sync(rewrite_manifest, settings.manifest, records)
@@ -178,19 +177,19 @@ class Attaching:
     def __init__(
         self,
         settings: AttachSettings,
-        mirror: FolderMirror,
+        documents: Documents,
         store: AsyncStateStore,
         outcome: AttachOutcome,
     ) -> None:
         self.settings = settings
-        self.mirror = mirror
+        self.documents = documents
         self.store = store
         self.outcome = outcome
         self.now = dt.datetime.now(dt.UTC)
         self.run_id = 0
         self.rows: dict[str, list[StateRow]] = {}
 
-    async def run(self, todo: list[dict[str, Any]], stop: anyio.Event) -> None:
+    async def run(self, todo: list[dict[str, Any]], stop: anyio.Event, abort: anyio.Event) -> None:
         key, target_key = self.settings.state_key, self.settings.target.key
         rels = [original_rel(record) for record in todo]
         # The --no-attach run recorded each file under the target, with its exact mtime_ns.
@@ -207,9 +206,17 @@ class Attaching:
                 else:
                     await self.one(record)
 
-        async with anyio.create_task_group() as group:
-            for _ in range(min(self.settings.concurrency, len(todo))):
-                group.start_soon(worker)
+        async def abort_when_set(scope: anyio.CancelScope) -> None:
+            await abort.wait()
+            self.outcome.aborted = True
+            scope.cancel()
+
+        async with anyio.create_task_group() as watch:
+            async with anyio.create_task_group() as group:
+                watch.start_soon(abort_when_set, group.cancel_scope)
+                for _ in range(min(self.settings.concurrency, len(todo))):
+                    group.start_soon(worker)
+            watch.cancel_scope.cancel()
         if not isinstance(self.outcome.stopped_by, StateError):  # the store itself failed
             await self.store.finish_run(self.run_id, self.summary())
 
@@ -233,84 +240,74 @@ class Attaching:
                 self.outcome.stopped_by = exc
             self.outcome.not_tried += 1  # the record stays as it was: the next attach tries it
 
+    def _stored(self, record: dict[str, Any], rel: str) -> Stored:
+        """The record as the pipeline's stored upload: the file as the upload run saw it."""
+        uuid = str(record["upload_uuid"])
+        same = [row for row in self.rows.get(rel, []) if row.upload_uuid == uuid]
+        row = same[0] if same else None
+        mtime = record.get("mtime")
+        mtime_ns = row.mtime_ns if row is not None else None
+        if mtime_ns is None and isinstance(mtime, int | float):
+            mtime_ns = round(mtime * 1_000_000_000)  # no state row of that upload: the manifest's
+        entry = FileEntry(
+            path="", rel=rel, size=int(record.get("size") or 0), mtime_ns=mtime_ns or 0
+        )
+        started = str(record.get("started_at") or now_iso())
+        item = Planned(entry, row, started, md5=record.get("md5"))
+        return Stored(
+            item, uuid, str(record.get("md5") or ""), int(record.get("attempts") or 0), 0.0
+        )
+
     async def _attach(self, record: dict[str, Any]) -> None:
         rel = original_rel(record)
+        stored = self._stored(record, rel)
         old = age(record, self.now)
         if old is not None and old > WEEK:
-            await self._expired(record, rel, "Procore deletes unattached uploads after 7 days")
+            await self._expired(record, stored, "Procore deletes unattached uploads after 7 days")
             return
         try:
-            done = await self.mirror.attach(
-                folder_id=await self._folder_id(rel),
-                name=remote_name(posixpath.basename(rel)),
-                upload_uuid=str(record["upload_uuid"]),
-                size=int(record.get("size") or 0),
-                on_conflict=self.settings.on_conflict,
-            )
+            located = await self.documents.locate(stored.item)
+            if isinstance(located, FileResult):  # a file of that name, and --on-conflict skip
+                result = replace(located, upload_uuid=stored.upload_id, md5=stored.md5)
+            else:
+                result = await self.documents.attach(replace(stored, item=located))
         except FATAL:
             raise
         except ApiError as exc:
             if exc.status == 410:  # Procore's clock, not the manifest's, decides: it deleted it
-                await self._expired(record, rel, exc.message)
+                await self._expired(record, stored, exc.message)
             else:
-                await self._failed(record, rel, f"attach failed: {exc.message}")
+                await self._done(record, unplaced(stored, f"attach failed: {exc.message}"))
             return
         except Exception as exc:  # one record's problem, whatever it is: the run goes on
             log.debug("attach failed: %s", printable(rel), exc_info=True)
-            await self._failed(record, rel, f"attach failed: {describe(exc)[0]}")
+            await self._done(record, unplaced(stored, f"attach failed: {describe(exc)[0]}"))
             return
-        record.update(file_id=done.file_id, folder_id=done.folder_id, version=done.version)
-        if done.action == "skipped":
-            record.update(status="skipped", error="exists in Procore (--on-conflict skip)")
-            self.outcome.skipped += 1
-            await self._record(record, rel, Status.SKIPPED)
-        else:
-            record.update(status="uploaded", error=None)
-            self.outcome.attached += 1
-            await self._record(record, rel, Status.UPLOADED)
-        record["action"] = done.action
+        await self._done(record, result)
 
-    async def _folder_id(self, rel: str) -> int:
-        try:
-            return await self.mirror.folder_id_for(remote_name(posixpath.dirname(rel)))
-        except NotFound as exc:  # the project or company itself: no record can be attached
-            target = self.settings.target
-            raise TargetUnusable(
-                f"{target.kind} {target.id} not found or not visible: {exc.message}"
-            ) from exc
+    async def _expired(self, record: dict[str, Any], stored: Stored, why: str) -> None:
+        # The bytes are gone: the state says failed, so the next upload run sends them again.
+        await self._done(record, failed(stored.item, f"upload expired: {why}"), expired=True)
 
-    async def _expired(self, record: dict[str, Any], rel: str, why: str) -> None:
-        record.update(status="failed", error=f"upload expired: {why}")
-        self.outcome.expired += 1
-        await self._record(record, rel, Status.FAILED)  # the bytes are gone: send them again
-
-    async def _failed(self, record: dict[str, Any], rel: str, error: str) -> None:
-        record.update(status="failed", error=error)
-        self.outcome.failed += 1
-        # As an upload run whose attach failed: the state keeps the stored bytes for next time.
-        await self._record(record, rel, Status.SENT)
-
-    async def _record(self, record: dict[str, Any], rel: str, status: Status) -> None:
-        uuid = record.get("upload_uuid")
-        same = [row for row in self.rows.get(rel, []) if row.upload_uuid == uuid]
-        mtime = record.get("mtime")
-        mtime_ns = same[0].mtime_ns if same and same[0].mtime_ns is not None else None
-        if mtime_ns is None and isinstance(mtime, int | float):
-            mtime_ns = round(mtime * 1_000_000_000)  # no state row of that upload: the manifest's
-        result = FileResult(
-            rel=rel,
-            size=record.get("size"),
-            mtime=mtime if isinstance(mtime, int | float) else None,
-            mtime_ns=mtime_ns,
-            status=status,
-            md5=record.get("md5"),
-            upload_uuid=uuid,
-            attempts=int(record.get("attempts") or 0),
-            error=record.get("error"),
-            started_at=record.get("started_at"),
-            finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            file_id=record.get("file_id"),
-            folder_id=record.get("folder_id"),
-            version=record.get("version"),
+    async def _done(
+        self, record: dict[str, Any], result: FileResult, *, expired: bool = False
+    ) -> None:
+        placement = result.placement
+        record.update(
+            status=result.status.value,
+            error=result.error,
+            file_id=placement.file_id if placement else None,
+            folder_id=placement.folder_id if placement else None,
+            version=placement.version if placement else None,
         )
+        if placement is not None and placement.action:
+            record["action"] = placement.action
+        if expired:
+            self.outcome.expired += 1
+        elif result.status.value == "failed":
+            self.outcome.failed += 1
+        elif result.status.value == "skipped":
+            self.outcome.skipped += 1
+        else:
+            self.outcome.attached += 1
         await self.store.record(self.settings.state_key, [result], self.run_id)

@@ -8,16 +8,16 @@ from typing import TextIO
 
 from ..config import Settings
 from ..models import printable
-from ..outcome import RunOutcome
 from ..progress import human_bytes, human_duration
+from ..stats import RunOutcome
 
 SHOWN_FAILURES = 20
 
 
 def exit_code(outcome: RunOutcome) -> int:
     """0 all uploaded or skipped on purpose, 1 some failed, 128+N stopped by signal N."""
-    if outcome.interrupted is not None:
-        return 128 + outcome.interrupted
+    if outcome.stopped_by is not None:
+        return 128 + outcome.stopped_by
     return 1 if outcome.tally.failed else 0
 
 
@@ -53,9 +53,9 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
             f"--{settings.target.kind} {settings.target.id}"
             + (f" --folder {shlex.quote(settings.folder)}" if settings.folder else "")
         )
-    if outcome.interrupted is not None:
+    if outcome.stopped_by is not None:
         lines.append(
-            f"  interrupted by {signal.Signals(outcome.interrupted).name}: "
+            f"  interrupted by {signal.Signals(outcome.stopped_by).name}: "
             "run again to finish the job"
         )
     lines.append(f"  manifest: {settings.manifest}")

@@ -12,6 +12,9 @@ import anyio
 
 from ..config import DEFAULT_MANIFEST, DEFAULT_STATE, Settings, parse_size
 from ..errors import ConfigError
+from ..runner import upload
+from ..sources import source_prefixes
+from ..stats import RunOutcome
 from .common import (
     NOT_IN_FILE,
     Options,
@@ -23,6 +26,7 @@ from .common import (
     resolve_target,
     setup_logging,
 )
+from .signals import SignalStop
 from .summary import exit_code, print_summary
 
 DESCRIPTION = """\
@@ -211,14 +215,18 @@ DEPRECATED_V10 = (
 
 
 def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from ..runner import upload_with_signals
-    from ..sources import source_prefixes
-
     settings = settings_from(args, env)
     setup_logging(settings.log_file, args.debug)
     source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
     if settings.api_version == "1.0":
         print(DEPRECATED_V10, file=sys.stderr, flush=True)
-    outcome = anyio.run(upload_with_signals, settings)
+    signals = SignalStop(lambda text: print(text, file=sys.stderr, flush=True))
+
+    async def work(watch: SignalStop) -> RunOutcome:
+        return await upload(settings, stop=watch.stop, abort=watch.abort)
+
+    outcome = anyio.run(signals.run, work)
+    if signals.signum is not None:
+        outcome.stopped_by = signals.signum
     print_summary(outcome, settings, sys.stdout)
     return exit_code(outcome)

@@ -1,4 +1,4 @@
-"""Answers read with a size cap, so a broken or hostile server cannot make a run buffer more.
+"""Reading Procore's answers: bodies with a size cap, error messages, waits and call names.
 
 Every API answer is at most `MAX_ANSWER_BYTES`: the memory an answer can take is then bounded by
 that cap times the requests in flight (the connector's limit), whatever a server sends.
@@ -6,9 +6,21 @@ that cap times the requests in flight (the connector's limit), whatever a server
 
 from __future__ import annotations
 
-import aiohttp
+import json as jsonlib
+import re
 
-__all__ = ["MAX_ANSWER_BYTES", "MAX_STORAGE_ANSWER_BYTES", "read_capped"]
+import aiohttp
+from multidict import CIMultiDictProxy
+
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "MAX_STORAGE_ANSWER_BYTES",
+    "procore_message",
+    "read_capped",
+    "retry_after_seconds",
+    "route",
+    "size_text",
+]
 
 #: Procore's largest answers (a folder listing with thousands of files) stay well below this.
 MAX_ANSWER_BYTES = 8 << 20
@@ -39,3 +51,67 @@ async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, 
         held += len(chunk)
         if held > limit:
             return chunks[0][:_CHUNK], False
+
+
+_MESSAGE_LIMIT = 300  # keep one-line messages readable when a proxy answers with a whole page
+
+
+def retry_after_seconds(headers: CIMultiDictProxy[str] | dict[str, str]) -> float | None:
+    """`Retry-After` in seconds, when the server sent it as a number."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to our own backoff
+
+
+def procore_message(body: bytes, fallback: str) -> str:
+    """Procore's error message from any of its body shapes, as one line."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data: object = jsonlib.loads(text) if text else None
+    except ValueError:
+        data = None
+    message = _message_from_json(data) if data is not None else text
+    message = " ".join(message.split())
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 1] + "…"
+    return message or fallback
+
+
+def _message_from_json(data: object) -> str:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, list):
+        return "; ".join(_message_from_json(item) for item in data)
+    if not isinstance(data, dict):
+        return jsonlib.dumps(data)
+    errors = data.get("errors")
+    if isinstance(errors, dict):
+        parts = []
+        for key, value in errors.items():
+            text = _message_from_json(value)
+            parts.append(text if key == "base" else f"{key} {text}")
+        return "; ".join(parts)
+    if errors:
+        return _message_from_json(errors)
+    message, error = data.get("message"), data.get("error")
+    if message and error and message != error:
+        return f"{_message_from_json(message)} ({_message_from_json(error)})"
+    if message or error:
+        return _message_from_json(message or error)
+    return jsonlib.dumps(data)
+
+
+_ID = re.compile(r"/\d+")
+
+
+def route(method: str, path: str) -> str:
+    """The call as a route template, ids folded: `PATCH /rest/v1.0/files/{id}`."""
+    return f"{method} {_ID.sub('/{id}', path.split('?', 1)[0])}"
+
+
+def size_text(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"

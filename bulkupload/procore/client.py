@@ -10,12 +10,11 @@ does not verify stops the run instead of being retried. Answers are read up to
 from __future__ import annotations
 
 import json as jsonlib
-import re
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -32,7 +31,15 @@ from bulkupload.errors import (
     NotFound,
     RateLimited,
 )
-from bulkupload.procore.answers import MAX_ANSWER_BYTES, read_capped
+from bulkupload.events import EventBus
+from bulkupload.procore.answers import (
+    MAX_ANSWER_BYTES,
+    procore_message,
+    read_capped,
+    retry_after_seconds,
+    route,
+    size_text,
+)
 from bulkupload.procore.auth import TokenSource
 from bulkupload.procore.ratelimit import RateLimitPacer
 from bulkupload.retry import RetryPolicy, call_with_retries
@@ -41,16 +48,13 @@ from bulkupload.urls import tls_failure, url_refusal
 __all__ = [
     "MAX_ANSWER_BYTES",
     "ApiClient",
+    "ApiRequester",
     "ApiResponse",
+    "ApiResponseLike",
     "ApiStats",
     "make_api_session",
     "make_storage_session",
-    "procore_message",
-    "retry_after_seconds",
-    "route",
 ]
-
-_MESSAGE_LIMIT = 300  # keep one-line messages readable when a proxy answers with a whole page
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,41 @@ class ApiResponse:
     call: str = ""
 
 
+class ApiResponseLike(Protocol):
+    """What the API client answers: status, headers and the decoded JSON body."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def data(self) -> Any: ...
+
+
+class ApiRequester(Protocol):
+    """The face of `ApiClient` the Documents code uses (tests stand in for it over loopback).
+
+    Errors arrive as exceptions (`ApiError`, `NotFound`, ...) after the client's own retries.
+    """
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        # dict, not Mapping: a protocol parameter must be no wider than the real client's.
+        params: dict[str, str] | None = None,
+    ) -> ApiResponseLike: ...
+
+
 @dataclass
 class ApiStats:
     """Counters for the run summary and benchmarks."""
 
     calls: int = 0
     rate_limited: int = 0  # 429 answers received
-    retries: int = 0
     errors: int = 0  # requests that failed for good
     by_route: Counter[str] = field(default_factory=Counter)
 
@@ -97,63 +129,6 @@ def _make_session(concurrency: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
 
 
-def retry_after_seconds(headers: CIMultiDictProxy[str] | dict[str, str]) -> float | None:
-    """`Retry-After` in seconds, when the server sent it as a number."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: rare enough to fall back to our own backoff
-
-
-def procore_message(body: bytes, fallback: str) -> str:
-    """Procore's error message from any of its body shapes, as one line."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data: object = jsonlib.loads(text) if text else None
-    except ValueError:
-        data = None
-    message = _message_from_json(data) if data is not None else text
-    message = " ".join(message.split())
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[: _MESSAGE_LIMIT - 1] + "…"
-    return message or fallback
-
-
-def _message_from_json(data: object) -> str:
-    if isinstance(data, str):
-        return data
-    if isinstance(data, list):
-        return "; ".join(_message_from_json(item) for item in data)
-    if not isinstance(data, dict):
-        return jsonlib.dumps(data)
-    errors = data.get("errors")
-    if isinstance(errors, dict):
-        parts = []
-        for key, value in errors.items():
-            text = _message_from_json(value)
-            parts.append(text if key == "base" else f"{key} {text}")
-        return "; ".join(parts)
-    if errors:
-        return _message_from_json(errors)
-    message, error = data.get("message"), data.get("error")
-    if message and error and message != error:
-        return f"{_message_from_json(message)} ({_message_from_json(error)})"
-    if message or error:
-        return _message_from_json(message or error)
-    return jsonlib.dumps(data)
-
-
-_ID = re.compile(r"/\d+")
-
-
-def route(method: str, path: str) -> str:
-    """The call as a route template, ids folded: `PATCH /rest/v1.0/files/{id}`."""
-    return f"{method} {_ID.sub('/{id}', path.split('?', 1)[0])}"
-
-
 class ApiClient:
     """Procore API requests with auth, rate pacing, retries and error mapping."""
 
@@ -168,10 +143,11 @@ class ApiClient:
         pacer: RateLimitPacer | None = None,
         allow_http: bool = False,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        events: EventBus | None = None,
     ) -> None:
         """`allow_http` is the run's `--allow-http`: plain http to a host other than loopback is
         refused (InsecureApi) unless it is set. A success answer over `max_answer_bytes` fails
-        its call (AnswerTooLarge)."""
+        its call (AnswerTooLarge). Each retry is an `events` Retried("api") event."""
         self._session = session
         self._base = URL(base_url.rstrip("/"))
         if not self._base.host:
@@ -186,6 +162,7 @@ class ApiClient:
         self._policy = policy
         self._pacer = pacer
         self._max_answer = max_answer_bytes
+        self._events = events
         self.stats = ApiStats()
 
     def __repr__(self) -> str:
@@ -218,18 +195,18 @@ class ApiClient:
         call = route(method, path)
         self.stats.by_route[call] += 1
         request = _Request(method, url, call, json, form, params)
+
+        def retried(exc: BaseException) -> None:
+            if self._events is not None:
+                self._events.retried(self._policy.name, f"{call}: {exc}")
+
         try:
             return await call_with_retries(
-                self._policy,
-                lambda: self._authorized(request),
-                on_retry=self._count_retry,
+                self._policy, lambda: self._authorized(request), on_retry=retried
             )
         except BulkUploadError:
             self.stats.errors += 1
             raise
-
-    def _count_retry(self, exc: BaseException) -> None:
-        self.stats.retries += 1
 
     async def _authorized(self, request: _Request) -> ApiResponse:
         token = await self._tokens.token()
@@ -282,7 +259,7 @@ class ApiClient:
         if body is None:
             raise AnswerTooLarge(
                 status,
-                f"the answer is larger than {_size(self._max_answer)}; not read",
+                f"the answer is larger than {size_text(self._max_answer)}; not read",
                 call=call,
             )
         if 200 <= status < 300:
@@ -310,10 +287,6 @@ class ApiClient:
         if status == 404:
             raise NotFound(status, message, call=call)
         raise ApiError(status, message, call=call)
-
-
-def _size(n: int) -> str:
-    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
 
 
 @dataclass(frozen=True, slots=True)

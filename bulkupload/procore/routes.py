@@ -3,11 +3,14 @@ Documents tool's folders and files, at project or company level."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bulkupload.errors import NotFound, TargetUnusable
 from bulkupload.models import Target
 
-__all__ = ["DocumentsRoutes", "uploads_path"]
+__all__ = ["DocumentsRoutes", "target_errors", "uploads_path"]
 
 
 def uploads_path(target: Target, api_version: str) -> str:
@@ -47,3 +50,16 @@ class DocumentsRoutes:
 
     def file(self, file_id: int) -> str:
         return f"{self.prefix}/files/{file_id}"
+
+
+@contextmanager
+def target_errors(target: Target) -> Iterator[None]:
+    """A 404 on the target's own routes (uploads, folders) means the project or company does not
+    exist or is not visible to these credentials: no file can get past that, the run stops."""
+    try:
+        yield
+    except NotFound as exc:
+        raise TargetUnusable(
+            f"{target.kind} {target.id} not found or not visible to these credentials "
+            f"({exc.message})"
+        ) from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -24,13 +25,12 @@ from bulkupload.errors import (
     StorageError,
     StorageUnavailable,
 )
-from bulkupload.models import StorageReceipt
-from bulkupload.procore.answers import MAX_STORAGE_ANSWER_BYTES, read_capped
-from bulkupload.procore.client import retry_after_seconds
+from bulkupload.procore.answers import MAX_STORAGE_ANSWER_BYTES, read_capped, retry_after_seconds
 from bulkupload.protocols.body import FileRange
 from bulkupload.urls import check_storage_url, tls_failure, url_host
 
 __all__ = [
+    "StorageReceipt",
     "parse_s3_error",
     "refuse_credentials",
     "send_body",
@@ -52,6 +52,15 @@ def parse_s3_error(body: bytes) -> tuple[str, str]:
         html.unescape(code.group(1).strip()) if code else "",
         html.unescape(message.group(1).strip()) if message else plain,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageReceipt:
+    """What storage said after it stored bytes: its status, the ETag (unquoted) and our MD5."""
+
+    status: int
+    etag: str | None
+    md5: str
 
 
 def storage_receipt(

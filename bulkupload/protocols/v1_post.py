@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.models import FileEntry, Target
-from bulkupload.procore.documents import remote_name
+from bulkupload.procore.decode import parse_instruction
+from bulkupload.procore.remote import remote_name
 from bulkupload.procore.routes import uploads_path
-from bulkupload.procore.uploads import parse_instruction
 from bulkupload.protocols.base import Meter, Transport
 from bulkupload.protocols.body import OCTETS, FileRange
 from bulkupload.protocols.storage import send_body

@@ -26,8 +26,8 @@ from anyio.abc import TaskGroup
 from bulkupload.errors import ApiError, FileChanged, StorageError
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.models import FileEntry, Target
+from bulkupload.procore.decode import SegmentPlan, SegmentTarget, parse_segmented_upload
 from bulkupload.procore.routes import uploads_path
-from bulkupload.procore.segments import SegmentPlan, SegmentTarget, parse_segmented_upload
 from bulkupload.protocols.base import Meter, Transport
 from bulkupload.protocols.body import OCTETS, FileRange, PlannedDigests
 from bulkupload.protocols.files import CHUNK, check_unchanged, read_errors, verify_unchanged

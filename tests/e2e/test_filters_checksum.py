@@ -122,10 +122,11 @@ def test_checksum_with_an_unreadable_file_fails_that_file_only(
 
 def test_checksum_of_a_vanished_file_is_that_files_problem(tmp_path: Path) -> None:
     from bulkupload.errors import FileVanished
-    from bulkupload.outcome import file_md5
+    from bulkupload.models import FileEntry
+    from bulkupload.protocols.files import file_md5
 
     try:
-        file_md5(str(tmp_path / "gone.txt"), "gone.txt")
+        file_md5(FileEntry(str(tmp_path / "gone.txt"), "gone.txt", 1, 1))
     except FileVanished as exc:
         assert "gone.txt: no longer exists" in str(exc)
     else:

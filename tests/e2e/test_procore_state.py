@@ -125,9 +125,9 @@ def test_failures_are_counted_in_full_but_kept_in_memory_up_to_a_bound(
     make_runner, tmp_path: Path, monkeypatch
 ) -> None:
     """The memory bound covers failures: the first KEPT_FAILURES are kept, the rest counted."""
-    import bulkupload.pipeline
+    import bulkupload.stats
 
-    monkeypatch.setattr(bulkupload.pipeline, "KEPT_FAILURES", 3)
+    monkeypatch.setattr(bulkupload.stats, "KEPT_FAILURES", 3)
     runner: Runner = make_runner(fault_api_5xx=1.0)
     src = tmp_path / "src"
     expected = make_tree(src, 25)

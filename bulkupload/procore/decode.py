@@ -1,28 +1,37 @@
-"""Segmented uploads (v1.1): create one with per-segment hashes, complete it with the ETags.
+"""Procore's upload answers decoded into typed records, or an ApiError naming the call.
 
-Files over S3's 5 GB single-POST cap go up in segments: Procore answers one signed PUT URL and
-header set per segment, and a PATCH with every segment's ETag (in order) assembles the object.
+Nothing in an answer is assumed beyond what Procore publishes: field names and values of a
+storage form and signed segment headers are kept exactly as sent, in the server's order.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bulkupload.errors import ApiError
-from bulkupload.models import Target
-from bulkupload.procore.client import ApiClient
 
 __all__ = [
     "SegmentPlan",
     "SegmentTarget",
-    "complete_segmented_upload",
-    "create_segmented_upload",
+    "UploadInstruction",
+    "parse_instruction",
     "parse_segmented_upload",
 ]
 
-# Procore publishes `segments` for Create Upload in v1.0 and v1.1 alike; v1.1 is the default.
-DEFAULT_API_VERSION = "1.1"
+
+@dataclass(frozen=True, slots=True)
+class UploadInstruction:
+    """Procore's answer to Create Upload: where and how to POST the bytes.
+
+    `fields` keeps the server's order; `created` is `time.monotonic()` at creation.
+    """
+
+    uuid: str
+    url: str
+    fields: tuple[tuple[str, str], ...]
+    created: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,29 +54,34 @@ class SegmentTarget:
     headers: tuple[tuple[str, str], ...]
 
 
-def _segment_json(plan: SegmentPlan) -> dict[str, object]:
-    return {"size": plan.size, "sha256": plan.sha256, "md5": plan.md5}
+def parse_instruction(status: int, data: object, *, call: str | None = None) -> UploadInstruction:
+    """Turn Create Upload's JSON into an instruction, keeping the fields in the server's order.
+
+    Field names and values are never assumed: whatever the server sent is posted back unaltered.
+    An unusable answer is an ApiError naming `call`.
+    """
+    if not isinstance(data, dict):
+        raise ApiError(status, "Create Upload answered without a JSON object", call=call)
+    uuid, url, fields = data.get("uuid"), data.get("url"), data.get("fields")
+    if not isinstance(uuid, str) or not uuid:
+        raise ApiError(status, "Create Upload answer has no uuid", call=call)
+    if not isinstance(url, str) or not url:
+        raise ApiError(status, "Create Upload answer has no url", call=call)
+    if not isinstance(fields, dict):
+        raise ApiError(status, "Create Upload answer has no fields object", call=call)
+    # json.loads keeps the server's order; posting the fields back in it is the safe reading.
+    pairs = tuple((str(name), _field_text(value)) for name, value in fields.items())
+    return UploadInstruction(uuid=uuid, url=url, fields=pairs, created=time.monotonic())
 
 
-async def create_segmented_upload(
-    api: ApiClient,
-    target: Target,
-    *,
-    filename: str,
-    content_type: str,
-    segments: Sequence[SegmentPlan],
-    api_version: str = DEFAULT_API_VERSION,
-) -> tuple[str, list[SegmentTarget]]:
-    """POST a segmented Create Upload; return its uuid and one PUT target per segment, in order."""
-    if not segments:
-        raise ValueError("a segmented upload needs at least one segment")
-    body: dict[str, object] = {
-        "response_filename": filename,
-        "response_content_type": content_type,
-        "segments": [_segment_json(plan) for plan in segments],
-    }
-    answer = await api.request("POST", target.uploads_path(api_version), json=body)
-    return parse_segmented_upload(answer.status, answer.data, segments, call=answer.call or None)
+def _field_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def parse_segmented_upload(
@@ -113,32 +127,3 @@ def parse_segmented_upload(
             SegmentTarget(size=plan.size, sha256=plan.sha256, md5=plan.md5, url=url, headers=pairs)
         )
     return uuid, targets
-
-
-async def complete_segmented_upload(
-    api: ApiClient,
-    target: Target,
-    uuid: str,
-    *,
-    segments: Sequence[SegmentPlan],
-    etags: Sequence[str],
-    api_version: str = DEFAULT_API_VERSION,
-) -> None:
-    """PATCH the upload with every segment's ETag in the original order: storage assembles it."""
-    if len(etags) != len(segments):
-        raise ValueError(f"{len(segments)} segments but {len(etags)} ETags")
-    body = {
-        "segments": [
-            # Size and hashes alongside each ETag is the form Procore documents as safe.
-            {**_segment_json(plan), "etag": etag.strip().strip('"')}
-            for plan, etag in zip(segments, etags, strict=True)
-        ]
-    }
-    path = f"{target.uploads_path(api_version)}/{uuid}"
-    answer = await api.request("PATCH", path, json=body)
-    data = answer.data
-    state = data.get("status") if isinstance(data, dict) else None
-    if state is not None and state != "complete":
-        raise ApiError(
-            answer.status, f"segmented upload {uuid} is {state!r}, not complete", call=answer.call
-        )

@@ -1,0 +1,73 @@
+"""What every stage of a run shares: its wiring (`Stage`) and its stop state (`Control`)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from bulkupload.config import Settings
+from bulkupload.destinations.base import Destination
+from bulkupload.errors import BulkUploadError
+from bulkupload.events import EventBus, Notice
+from bulkupload.protocols.base import UploadProtocol
+from bulkupload.retry import Policies
+from bulkupload.state import AsyncStateStore
+
+from .ledger import Ledger
+
+__all__ = ["Control", "Stage"]
+
+
+@dataclass
+class Control:
+    """How a run stops: gracefully (`request_stop`: no new file starts, what is in flight
+    finishes), hard (`abort`: what is in flight is cancelled too), or on a fatal error (`fail`:
+    credentials, target, state store; the run then raises it). In every case each file found
+    gets its manifest line."""
+
+    events: EventBus
+    stopping: bool = False
+    signum: int | None = None
+    fatal: BulkUploadError | None = None
+    scope: anyio.CancelScope | None = field(default=None, repr=False)
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.signum = signum
+
+    def abort(self) -> None:
+        self.stopping = True
+        self.events.emit(Notice("aborting what is in flight"))
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def fail(self, exc: BulkUploadError) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+        self.stopping = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+    @property
+    def why(self) -> str:
+        """Why files are left without an outcome, for their manifest lines."""
+        return f"run stopped: {self.fatal}" if self.fatal is not None else "run interrupted"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The wiring every stage function takes: one object, built once per run."""
+
+    settings: Settings
+    store: AsyncStateStore
+    destination: Destination
+    protocols: Sequence[UploadProtocol]
+    policies: Policies
+    events: EventBus
+    ledger: Ledger
+    control: Control
+    run_id: int

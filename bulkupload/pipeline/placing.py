@@ -1,0 +1,42 @@
+"""Stage 5, place: stored uploads become files in Procore, off the transfer slots.
+
+Each arrives after the recorder's checkpoint (the state knows its bytes are stored), and the
+destination places them, `max_batch` at a time, with `concurrency` placements in flight.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bulkupload.messages import Stored
+from bulkupload.models import FileResult
+from bulkupload.results import error_text, unplaced
+
+from .batching import batched
+from .control import Stage
+from .rule import per_file
+
+__all__ = ["PLACE_LINGER", "place_stage"]
+
+PLACE_LINGER = 0.02  # seconds a stored file may wait to share a batching destination's call
+
+
+async def place_stage(
+    stage: Stage,
+    placeable: MemoryObjectReceiveStream[Stored],
+    results: MemoryObjectSendStream[FileResult],
+) -> None:
+    destination = stage.destination
+    async with placeable, results:
+        async for batch in batched(placeable, destination.max_batch, PLACE_LINGER):
+            async with per_file(stage.control, results, functools.partial(_all_failed, batch)):
+                for result in await destination.place(batch):
+                    await results.send(result)
+
+
+def _all_failed(batch: list[Stored], exc: BaseException) -> list[FileResult]:
+    # A destination answers per file; an error of the whole call fails each file of the
+    # batch, and the state keeps their bytes 'sent' so the next run places them.
+    return [unplaced(stored, f"not placed: {error_text(exc)}") for stored in batch]

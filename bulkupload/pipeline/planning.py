@@ -1,0 +1,104 @@
+"""Stage 2, plan: compare each batch with the state store and decide per file (`plan.decide`):
+skip it, resume it from stored bytes, or send it."""
+
+from __future__ import annotations
+
+import functools
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bulkupload.messages import Planned
+from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
+from bulkupload.plan import Skip, decide, needs_md5
+from bulkupload.protocols.files import file_md5
+from bulkupload.results import failed, left_behind, skipped, walk_skip
+from bulkupload.state import StateRow, now_iso
+
+from .control import Stage
+from .rule import as_state_error, per_file
+
+__all__ = ["plan_stage"]
+
+
+class _DryRunLines:
+    """A dry run's `would ...` lines for stdout, printed once per walk batch from a worker
+    thread: a slow stdout (a pipe, a terminal) never stalls the event loop per file."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def flush(self) -> None:
+        if self.lines:
+            text, self.lines = "\n".join(self.lines), []
+            with anyio.CancelScope(shield=True):  # lines of planned files are never lost
+                await anyio.to_thread.run_sync(functools.partial(print, text, flush=True))
+
+
+async def _rows(stage: Stage, rels: list[str]) -> dict[str, StateRow]:
+    """What the state knows of these files; 'sent' rows under the destination's other keys
+    (stored by a `--no-attach` run, never placed) count too."""
+    rows = await stage.store.lookup(stage.destination.state_key, rels)
+    for key in stage.destination.sent_keys:
+        missing = [rel for rel in rels if rel not in rows]
+        others = await stage.store.lookup(key, missing) if missing else {}
+        rows.update((rel, row) for rel, row in others.items() if row.status == "sent")
+    return rows
+
+
+async def plan_stage(
+    stage: Stage,
+    batches: MemoryObjectReceiveStream[list[WalkItem]],
+    planned: MemoryObjectSendStream[Planned],
+    results: MemoryObjectSendStream[FileResult],
+) -> None:
+    settings, control = stage.settings, stage.control
+    dry_run = _DryRunLines()
+    async with batches, planned, results:
+        async for batch in batches:
+            rels = [item.rel for item in batch if isinstance(item, FileEntry)]
+            try:
+                rows = await _rows(stage, rels)
+                if not settings.dry_run:
+                    await stage.store.mark_seen(stage.destination.state_key, rels, stage.run_id)
+            except Exception as exc:  # the state store cannot answer: no file can be planned
+                control.fail(as_state_error(exc))
+                return
+            for item in batch:
+                if isinstance(item, SkippedEntry):
+                    await results.send(walk_skip(item))
+                    continue
+                row = rows.get(item.rel)
+                async with per_file(control, results, functools.partial(failed, item)):
+                    await _plan_one(stage, item, row, planned, results, dry_run.lines)
+            await dry_run.flush()
+
+
+async def _plan_one(
+    stage: Stage,
+    entry: FileEntry,
+    row: StateRow | None,
+    planned: MemoryObjectSendStream[Planned],
+    results: MemoryObjectSendStream[FileResult],
+    dry_run: list[str],
+) -> None:
+    settings = stage.settings
+    md5 = None
+    if needs_md5(entry, row, checksum=settings.checksum):
+        md5 = await anyio.to_thread.run_sync(file_md5, entry)
+    decision = decide(entry, row, md5=md5, places=stage.destination.places)
+    if isinstance(decision, Skip):
+        if settings.dry_run:
+            dry_run.append(f"would skip: {entry.display_rel} ({decision.reason})")
+        await results.send(skipped(entry, decision.reason, prior=row, md5=md5))
+        return
+    item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume)
+    if stage.control.stopping:
+        await results.send(left_behind(item, "run interrupted", sending=False))
+    elif settings.dry_run:
+        dry_run.append(f"would upload: {entry.display_rel}")
+        await results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
+    else:
+        stage.ledger.planned(item)
+        await planned.send(item)

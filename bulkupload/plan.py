@@ -1,0 +1,62 @@
+"""The decision for each file found, made once, without I/O: skip it, resume it, or send it.
+
+One home for the "unchanged" rule: a file is unchanged when its size is the state's and either
+its MD5 is (when the content was read, `--checksum`) or its mtime is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import FileEntry
+from .state import StateRow
+
+__all__ = ["Send", "Skip", "decide", "needs_md5", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Nothing to do for this file: `reason` says why, for the manifest."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this file; `resume` is the upload id of bytes an earlier run stored for this very
+    content and never placed (the destination may place them instead of sending again)."""
+
+    resume: str | None = None
+
+
+def needs_md5(entry: FileEntry, row: StateRow | None, *, checksum: bool) -> bool:
+    """Whether `decide` needs the file's content MD5: with `--checksum`, for a file of the same
+    size as a stored one (any other size is a change without reading a byte)."""
+    return checksum and row is not None and row.size == entry.size and row.md5 is not None
+
+
+def unchanged(entry: FileEntry, row: StateRow, md5: str | None) -> bool:
+    """The same file as the state remembers: same size, and same MD5 (if read) or mtime."""
+    if row.size != entry.size:
+        return False
+    if md5 is not None:
+        return md5 == row.md5
+    return row.mtime_ns == entry.mtime_ns
+
+
+def decide(entry: FileEntry, row: StateRow | None, *, md5: str | None, places: bool) -> Skip | Send:
+    """What to do with `entry`, given the state's `row` for it and (when read) its MD5.
+
+    `places`: this run places files (attaches them); stored-but-unplaced bytes of the same
+    content are then worth placing instead of sending again, and without placing they are done.
+    """
+    if row is None or not unchanged(entry, row, md5):
+        return Send()
+    same = " (same MD5)" if md5 is not None else ""
+    if row.status == "uploaded":
+        return Skip(f"unchanged since last upload{same}")
+    if row.status == "sent":
+        if not places:
+            return Skip(f"unchanged since last upload{same} (not attached)")
+        return Send(resume=row.upload_uuid)
+    return Send()  # failed or skipped before: try again

@@ -1,0 +1,71 @@
+"""Telling our own earlier work from someone else's in Documents, from published fields only.
+
+A write whose answer went missing (a lost connection, a 5xx, or a 4xx on the client's retry
+because the first try already did the work) is settled by looking at Procore's state: Procore
+shows no upload uuid on a version, so a version is ours when its number, size, creation time
+and creator match what our write would have made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bulkupload.errors import ApiError, AuthError, BulkUploadError, NetworkError, NotFound
+
+from .remote import RemoteFile
+
+__all__ = ["CLOCK_SKEW", "WriteAttempt", "ambiguous", "latest_is_ours", "renamed_from"]
+
+# Errors that say nothing was done, or that nothing can be looked at: never ambiguous.
+_UNAMBIGUOUS = (AuthError, NotFound)
+#: Procore's clock and ours may differ; a version created this long before our call is not ours.
+CLOCK_SKEW = 300.0
+
+
+def ambiguous(exc: BulkUploadError) -> bool:
+    """Whether a failed write may still have happened (look at Procore's state to know)."""
+    if isinstance(exc, _UNAMBIGUOUS):
+        return False
+    return isinstance(exc, ApiError | NetworkError)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAttempt:
+    """What we knew before a write, to recognise its effect in Procore's state afterwards."""
+
+    size: int
+    since: float  # our clock when the write began, minus the allowed skew
+    me: int | None
+    known_version: int  # the target file's latest version number before the write (0: no file)
+
+    def made(self, remote: RemoteFile) -> bool:
+        """Is `remote`'s latest version the one our write created?"""
+        if remote.latest_version != self.known_version + 1 or remote.size != self.size:
+            return False
+        if remote.latest_created_at is not None and remote.latest_created_at < self.since:
+            return False
+        return self.me is None or remote.latest_created_by in (None, self.me)
+
+
+def latest_is_ours(remote: RemoteFile, *, size: int, sent_at: float, me: int | None) -> bool:
+    """Is `remote`'s latest version an upload of ours of `size` bytes, sent at `sent_at`?
+
+    For bytes an earlier run stored and may have attached just before it died: a version of
+    that size created since then, by us when we know who we are, is taken as ours.
+    """
+    created = remote.latest_created_at
+    if remote.size != size or created is None or created < sent_at - CLOCK_SKEW:
+        return False
+    return me is None or remote.latest_created_by in (None, me)
+
+
+def renamed_from(name: str, candidate: str) -> bool:
+    """``report (3).pdf`` is what Procore's unique_name makes of ``report.pdf``."""
+    stem, dot, ext = name.rpartition(".")
+    if not stem:
+        stem, dot, ext = name, "", ""
+    head = f"{stem} ("
+    tail = f"){dot}{ext}"
+    if not (candidate.startswith(head) and candidate.endswith(tail)):
+        return False
+    return candidate[len(head) : len(candidate) - len(tail)].isdigit()

@@ -1,0 +1,106 @@
+"""The state store for async code: typed methods, each run in the store's one worker thread."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from bulkupload.models import FileResult
+
+from .rows import StateRow
+from .store import PAGE_SIZE, PageKey, StateStore, next_page_key
+
+T = TypeVar("T")
+
+
+class AsyncStateStore:
+    """Every call runs, one at a time, in a worker thread.
+
+    A `CapacityLimiter(1)` serialises the calls, so the single connection is never used by two
+    threads at once (it is opened with `check_same_thread=False` for that reason).
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str] | None = None, *, readonly: bool = False
+    ) -> AsyncStateStore:
+        """Open the store in a worker thread; see `StateStore.open`."""
+        store = await anyio.to_thread.run_sync(lambda: StateStore.open(path, readonly=readonly))
+        return cls(store)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+
+    async def begin_run(self, target_key: str) -> int:
+        """See `StateStore.begin_run`."""
+        return await self._run(self._store.begin_run, target_key)
+
+    async def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        """See `StateStore.finish_run`."""
+        await self._run(self._store.finish_run, run_id, summary)
+
+    async def lookup(self, target_key: str, rels: Sequence[str]) -> dict[str, StateRow]:
+        """See `StateStore.lookup`."""
+        return await self._run(self._store.lookup, target_key, rels)
+
+    async def record(
+        self,
+        target_key: str,
+        results: Sequence[FileResult],
+        run_id: int,
+        *,
+        alongside: Callable[[], None] | None = None,
+    ) -> None:
+        """See `StateStore.record`. `alongside` runs first in the same thread hop (the
+        manifest's lines of the same results): one hand-off per batch, not two."""
+
+        def write() -> None:
+            if alongside is not None:
+                alongside()
+            self._store.record(target_key, results, run_id)
+
+        await self._run(write)
+
+    async def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
+        """See `StateStore.mark_seen`."""
+        await self._run(self._store.mark_seen, target_key, rels, run_id)
+
+    async def gone(
+        self, target_key: str, run_id: int, limit: int = -1
+    ) -> tuple[int, list[StateRow]]:
+        """See `StateStore.gone`."""
+        return await self._run(self._store.gone, target_key, run_id, limit)
+
+    async def rows(self, target_key: str | None = None) -> AsyncIterator[StateRow]:
+        """See `StateStore.rows`; each page is fetched in the worker thread."""
+        after: PageKey | None = None
+        while True:
+            page = await self._run(self._store.rows_page, target_key, after, PAGE_SIZE)
+            for row in page:
+                yield row
+            if (after := next_page_key(page, PAGE_SIZE)) is None:
+                return
+
+    async def close(self) -> None:
+        """See `StateStore.close`."""
+        await self._run(self._store.close)

@@ -1,0 +1,123 @@
+"""The run's statistics, kept by subscribing to its events, and its outcome.
+
+Only the event loop writes a `Tally` (events are emitted there); the progress display reads it.
+Memory stays bounded whatever the tree: failures and paths gone from SOURCE are kept up to
+`KEPT_FAILURES` / `KEPT_GONE` for the summary and report, with exact counts (the manifest has
+every line).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import BytesMoved, Event, FileDone, FilesFound, Retried, WalkEnded
+from .models import FileResult, Status, printable
+
+__all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
+
+#: How many failures and files gone from SOURCE a run keeps in memory (and lists in the
+#: report); the manifest and the state store have them all, and the counts are exact.
+KEPT_FAILURES = 1000
+KEPT_GONE = 1000
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running totals of a run; the summary and the report read them too."""
+
+    found: int = 0
+    found_bytes: int = 0
+    walk_done: bool = False
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_uploaded: int = 0
+    bytes_in_flight: int = 0
+    started: float = field(default_factory=time.monotonic)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    # Every retry of the run by kind (a retry policy's name: api, storage, part, renewal, ...).
+    retries_by_kind: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # the first KEPT_FAILURES
+
+    def on_event(self, event: Event) -> None:
+        """The subscriber: every count comes from the run's events."""
+        if isinstance(event, BytesMoved):
+            self.bytes_in_flight += event.size
+        elif isinstance(event, FileDone):
+            self.count(event.result)
+        elif isinstance(event, FilesFound):
+            self.found += event.files
+            self.found_bytes += event.size
+        elif isinstance(event, Retried):
+            self.retries_by_kind[event.kind] += 1
+        elif isinstance(event, WalkEnded):
+            self.walk_done = event.complete
+
+    @property
+    def retries(self) -> int:
+        return sum(self.retries_by_kind.values())
+
+    @property
+    def done(self) -> int:
+        return self.uploaded + self.skipped + self.failed
+
+    def count(self, result: FileResult) -> None:
+        if result.status is Status.UPLOADED:
+            self.uploaded += 1
+            self.bytes_uploaded += result.size or 0
+        elif result.status is Status.SKIPPED:
+            self.skipped += 1
+            self.skip_reasons[result.error or "skipped"] += 1
+        else:
+            self.failed += 1
+            if len(self.failures) < KEPT_FAILURES:
+                self.failures.append((result.rel, result.error or "failed"))
+
+    def rate(self, now: float | None = None) -> float:
+        """Bytes per second since the start, counting what is on the wire now."""
+        elapsed = max((time.monotonic() if now is None else now) - self.started, 1e-6)
+        return (self.bytes_uploaded + self.bytes_in_flight) / elapsed
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What the CLI needs to print the summary and pick the exit code."""
+
+    tally: Tally
+    duration: float
+    stopped_by: int | None = None  # the signal number of a stop (SIGINT for a stop event)
+    gone: list[str] = field(default_factory=list)  # the first KEPT_GONE, by path
+    gone_count: int = 0
+    api_calls: int = 0
+    rate_limited: int = 0
+    run_id: int | None = None
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        return self.tally.failures
+
+
+def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
+    tally = outcome.tally
+    return {
+        "files_found": tally.found,
+        "uploaded": tally.uploaded,
+        "skipped": tally.skipped,
+        "failed": tally.failed,
+        "bytes_uploaded": tally.bytes_uploaded,
+        "duration_s": round(outcome.duration, 3),
+        "throughput_bytes_per_s": round(tally.bytes_uploaded / max(outcome.duration, 1e-6)),
+        "files_per_s": round(tally.done / max(outcome.duration, 1e-6), 2),
+        "api_calls": outcome.api_calls,
+        "rate_limited_429": outcome.rate_limited,
+        "retries": tally.retries,
+        "retries_by_kind": dict(sorted(tally.retries_by_kind.items())),
+        "interrupted": outcome.stopped_by is not None,
+        "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
+        "failures_listed": len(outcome.failures),
+        "gone_from_source": [printable(rel) for rel in outcome.gone],
+        "gone_from_source_total": outcome.gone_count,
+    }
