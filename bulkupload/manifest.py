@@ -19,16 +19,19 @@ from typing import IO, Any, Self
 
 import anyio
 
+from bulkupload.errors import ConfigError
 from bulkupload.models import FileResult, printable
 
 __all__ = [
     "MANIFEST_KEYS",
     "ManifestWriter",
+    "load_manifest",
     "manifest_line",
     "open_manifest",
     "original_rel",
     "printable_values",
     "read_manifest",
+    "rewrite_manifest",
 ]
 
 MANIFEST_KEYS = (
@@ -183,3 +186,35 @@ def original_rel(record: dict[str, Any]) -> str:
     if raw is None:
         return str(record["path"])
     return base64.b64decode(raw).decode("utf-8", "surrogateescape")
+
+
+def load_manifest(path: Path) -> list[dict[str, Any]]:
+    """Every record of a manifest, checked: any problem is a ConfigError naming the file."""
+    shown = printable(str(path))
+    try:
+        records = list(read_manifest(path))
+    except FileNotFoundError:
+        raise ConfigError(f"manifest not found: {shown}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"manifest {shown} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"manifest {shown} is not UTF-8 text: {exc.reason}") from None
+    except ValueError as exc:  # read_manifest names the bad line
+        raise ConfigError(f"not a bulkupload manifest: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read manifest {shown}: {exc.strerror or exc}") from None
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+            raise ConfigError(f"not a bulkupload manifest: {shown} record {number} has no path")
+    return records
+
+
+def rewrite_manifest(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Replace the manifest with the updated records, atomically (a crash keeps the old one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(printable_values(record), ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)

@@ -23,8 +23,9 @@ from .pipeline.control import Control, Stage
 from .pipeline.ledger import Ledger
 from .pipeline.run import finish, run_stages
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
-from .procore.client import ApiClient, make_api_session, make_storage_session
+from .procore.client import ApiClient
 from .procore.ratelimit import RateLimitPacer
+from .procore.sessions import make_api_session, make_storage_session
 from .progress import Progress
 from .protocols import protocols_for
 from .protocols.base import Transport, UploadProtocol
@@ -126,7 +127,6 @@ def protocols(settings: Settings, transport: Transport) -> Sequence[UploadProtoc
         segment_threshold=settings.segment_threshold,
         segment_size=settings.segment_size,
         instruction_max_age=settings.instruction_max_age,
-        chunk_size=settings.chunk_size,
     )
 
 

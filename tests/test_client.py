@@ -20,15 +20,11 @@ from bulkupload.errors import (
     RateLimited,
 )
 from bulkupload.models import Target
-from bulkupload.procore.client import (
-    ApiClient,
-    make_api_session,
-    make_storage_session,
-    procore_message,
-    route,
-)
+from bulkupload.procore.answers import procore_message, route
+from bulkupload.procore.client import ApiClient
 from bulkupload.procore.decode import parse_instruction
 from bulkupload.procore.ratelimit import RateLimitPacer
+from bulkupload.procore.sessions import make_api_session, make_storage_session
 from bulkupload.retry import INSTANT, RetryPolicy
 from tests.create_upload import create_upload
 

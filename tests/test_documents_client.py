@@ -466,3 +466,26 @@ async def test_an_unexpected_answer_shape_is_an_api_error_not_a_crash(data: Any)
             odd, FolderMirror(odd, PROJECT), folder_id=1, name="f.txt", upload_uuid="u", size=1,
             on_conflict="version", existing=None,
         )  # fmt: skip
+
+
+async def test_folders_the_walk_has_left_are_forgotten_at_no_extra_call(
+    api: LoopbackRequester, state: EmulatorState
+) -> None:
+    """Was: every folder listing cached for the whole run (memory grew with the tree)."""
+    rels = sorted(f"d{d:02}/s{s}/f{f}.txt" for d in range(40) for s in range(3) for f in range(2))
+    mirror = FolderMirror(api, PROJECT, "Base", keep=4)
+    held = []
+    for rel in rels:  # the walk's order: sorted, depth first
+        folder, _, name = rel.rpartition("/")
+        mirror.focus(folder)
+        folder_id = await mirror.folder_id_for(folder)
+        await attach_via(mirror, folder_id=folder_id, name=name, upload_uuid=upload(state, rel),
+                         size=len(rel))  # fmt: skip
+        held.append(mirror.remembered)
+    # Folders on the current path and the last 4 used, never the 161 made: bounded by the
+    # depth and `keep`, not by the tree.
+    assert max(held) <= 2 * (4 + 4)
+    folders = 1 + 40 + 40 * 3  # Base, d00..d39, their s0..s2
+    assert api.count("POST", "/folders") == folders  # each made once, none twice
+    assert api.count("GET", "/folders") == 1  # the root only: nothing listed again
+    assert api.count("POST", "/files") == len(rels)

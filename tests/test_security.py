@@ -44,7 +44,8 @@ from bulkupload.errors import (
 from bulkupload.models import FileEntry, Target
 from bulkupload.procore.answers import MAX_ANSWER_BYTES
 from bulkupload.procore.auth import ClientCredentials, StaticToken
-from bulkupload.procore.client import ApiClient, make_api_session
+from bulkupload.procore.client import ApiClient
+from bulkupload.procore.sessions import make_api_session
 from bulkupload.retry import INSTANT
 from bulkupload.urls import url_refusal
 from tests.create_upload import create_upload

@@ -9,10 +9,8 @@ Uploads older than 7 days were deleted by Procore: they are reported as expired,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,10 @@ import anyio.to_thread
 from ..config import DEFAULT_STATE
 from ..destinations.documents import Documents, documents_state_key
 from ..errors import ApiError, AuthError, ConfigError, StateError, TargetUnusable
-from ..manifest import original_rel, printable_values, read_manifest
+from ..manifest import load_manifest, original_rel, rewrite_manifest
 from ..messages import Planned, Stored
 from ..models import FileEntry, FileResult, OnConflict, Target, printable
-from ..procore.client import make_api_session
+from ..procore.sessions import make_api_session
 from ..results import failed, unplaced
 from ..retry import Policies
 from ..runner import api_client
@@ -97,38 +95,6 @@ def age(record: Mapping[str, Any], now: dt.datetime) -> dt.timedelta | None:
         return now - dt.datetime.fromisoformat(str(stamp))
     except (TypeError, ValueError):
         return None
-
-
-def load_manifest(path: Path) -> list[dict[str, Any]]:
-    """Every record of a manifest, checked: any problem is a ConfigError naming the file."""
-    shown = printable(str(path))
-    try:
-        records = list(read_manifest(path))
-    except FileNotFoundError:
-        raise ConfigError(f"manifest not found: {shown}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"manifest {shown} is a directory") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"manifest {shown} is not UTF-8 text: {exc.reason}") from None
-    except ValueError as exc:  # read_manifest names the bad line
-        raise ConfigError(f"not a bulkupload manifest: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read manifest {shown}: {exc.strerror or exc}") from None
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict) or not isinstance(record.get("path"), str):
-            raise ConfigError(f"not a bulkupload manifest: {shown} record {number} has no path")
-    return records
-
-
-def rewrite_manifest(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Replace the manifest with the updated records, atomically (a crash keeps the old one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(printable_values(record), ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 async def attach_manifest(

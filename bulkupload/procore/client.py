@@ -52,8 +52,6 @@ __all__ = [
     "ApiResponse",
     "ApiResponseLike",
     "ApiStats",
-    "make_api_session",
-    "make_storage_session",
 ]
 
 
@@ -105,28 +103,6 @@ class ApiStats:
     rate_limited: int = 0  # 429 answers received
     errors: int = 0  # requests that failed for good
     by_route: Counter[str] = field(default_factory=Counter)
-
-
-def make_api_session(concurrency: int) -> aiohttp.ClientSession:
-    """A session for Procore's API, sized for `concurrency` requests in flight.
-
-    TLS verification stays on (aiohttp's default verifying context); no default headers
-    (the client adds auth per request). Answers in flight: at most (concurrency + 4) ×
-    `MAX_ANSWER_BYTES`.
-    """
-    return _make_session(concurrency)
-
-
-def make_storage_session(concurrency: int) -> aiohttp.ClientSession:
-    """A session for the storage host: never carries Procore credentials."""
-    return _make_session(concurrency)
-
-
-def _make_session(concurrency: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=concurrency + 4, limit_per_host=concurrency + 4)
-    # No total timeout: it would count time queued for a connection and kill long uploads.
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
 
 
 class ApiClient:

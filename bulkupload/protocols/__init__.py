@@ -6,8 +6,6 @@ whether it accepts a file's size); `UploadProtocol` is what the pipeline sees of
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bulkupload.models import Target
 from bulkupload.protocols.base import Meter, Transport, UploadProtocol, select
 from bulkupload.protocols.body import FileRange, PlannedDigests
@@ -45,14 +43,10 @@ def protocols_for(
     segment_threshold: int,
     segment_size: int,
     instruction_max_age: float,
-    chunk_size: int,
 ) -> list[UploadProtocol]:
     """The run's protocols in resolver order: segmented above `segment_threshold`, else one
     POST (up to S3's 5 GB). A file no protocol accepts is FileTooLarge (`select`).
-
-    `chunk_size` is the read size of every body; it replaces `transport.chunk_size`.
     """
-    transport = replace(transport, chunk_size=chunk_size)
     return [
         V1Segmented(
             transport,

@@ -7,7 +7,6 @@ user would (in-process, through `cli.run`), sometimes through a proxy that cuts 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import signal
@@ -15,18 +14,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from bulkupload import cli
 from bulkupload.emulator.faults import reset_connection
-from bulkupload.emulator.server import start_site
 from tests.e2e.conftest import CliRun, Runner
+from tests.proxy import Proxy
 from tests.trees import manifest_rel, read_manifest, write
 
 PROJECT = 42
@@ -91,38 +88,18 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
-class CuttingProxy:
+class CuttingProxy(Proxy):
     """Forwards HTTP to the emulator until `allow` attach writes went through; after that every
     request is answered by `mode`: "reset" drops the connection unanswered (the network failing
     mid-run), "401" refuses the token (and so the renewal: credentials revoked mid-run)."""
 
     def __init__(self, upstream: str, *, allow: int, mode: str = "reset") -> None:
-        self.upstream, self.allow, self.mode = upstream, allow, mode
+        self.allow, self.mode = allow, mode
         self.writes = 0
         self.cut = False
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        self._started.wait()
-        self.url = f"http://127.0.0.1:{self._port}"
+        super().__init__(upstream, before=self._cut)
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._session = self._loop.run_until_complete(self._open_session())
-        self._runner, self._port = self._loop.run_until_complete(start_site(app, "127.0.0.1", 0))
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.run_until_complete(self._session.close())
-        self._loop.close()
-
-    async def _open_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession()
-
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
+    def _cut(self, request: web.Request) -> web.StreamResponse | None:
         write = request.method in ("POST", "PATCH") and request.path.startswith("/rest/v1.0/files")
         if write and self.writes >= self.allow:
             self.cut = True
@@ -131,27 +108,8 @@ class CuttingProxy:
                 return web.json_response({"errors": "401 Unauthorized"}, status=401)
             reset_connection(request)
             return web.Response()
-        hop = {"host", "content-length", "transfer-encoding", "connection"}
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-        ) as answer:
-            body = await answer.read()
-            if write:
-                self.writes += 1
-            back = {
-                k: v
-                for k, v in answer.headers.items()
-                if k.lower() not in hop | {"content-encoding", "date", "server"}
-            }
-            return web.Response(status=answer.status, body=body, headers=back)
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self.writes += write
+        return None
 
 
 # ── setup problems: one line, exit 2, nothing touched ─────────────────────────────────────

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bulkupload import cli
 from tests.e2e.conftest import Runner
 from tests.trees import manifest_rel, read_manifest, write
 
@@ -120,14 +121,32 @@ def test_checksum_with_an_unreadable_file_fails_that_file_only(
     assert "internal error" not in again.stdout + again.stderr
 
 
-def test_checksum_of_a_vanished_file_is_that_files_problem(tmp_path: Path) -> None:
-    from bulkupload.errors import FileVanished
-    from bulkupload.models import FileEntry
-    from bulkupload.protocols.files import file_md5
+def test_checksum_with_a_file_gone_after_the_walk_fails_that_file_only(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was: a raw OSError from the MD5 (`internal error: ExceptionGroup`, lines lost). The file
+    is deleted between the walk and the plan: when the walk hands its batch over (the run's
+    FilesFound event, which a host program can subscribe to)."""
+    import anyio
 
-    try:
-        file_md5(FileEntry(str(tmp_path / "gone.txt"), "gone.txt", 1, 1))
-    except FileVanished as exc:
-        assert "gone.txt: no longer exists" in str(exc)
-    else:
-        raise AssertionError("a missing file has no MD5")
+    import bulkupload
+    from bulkupload.cli.upload import settings_from
+
+    src = tmp_path / "src"
+    for name in ("a.txt", "b.txt", "gone.txt"):
+        write(src / name, name.encode() * 10)
+    assert runner(str(src), "--no-attach").code == 0
+
+    def delete_after_walk(event: bulkupload.Event) -> None:
+        if isinstance(event, bulkupload.FilesFound):
+            (src / "gone.txt").unlink()
+
+    args = cli.build_parser().parse_args(runner.argv(str(src), "--checksum", "--no-attach"))
+    settings = settings_from(args, runner.env())
+    outcome = anyio.run(lambda: bulkupload.upload(settings, events=delete_after_walk))
+    found = records(runner)
+    assert set(found) == {"a.txt", "b.txt", "gone.txt"}
+    assert found["gone.txt"]["status"] == "failed"
+    assert found["gone.txt"]["error"] == "gone.txt: no longer exists"
+    assert {found[n]["status"] for n in ("a.txt", "b.txt")} == {"skipped"}
+    assert (outcome.tally.failed, outcome.tally.skipped) == (1, 2)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aiohttp import web
+
 from tests.e2e.conftest import Runner
 from tests.e2e.test_documents_attach import (
     documents,
@@ -20,6 +22,7 @@ from tests.e2e.test_documents_attach import (
     remote,
     under,
 )
+from tests.proxy import Proxy
 from tests.trees import make_tree, write
 
 FOLDER = "Lost/Answers"
@@ -139,3 +142,39 @@ def test_failures_are_counted_in_full_but_kept_in_memory_up_to_a_bound(
     assert len(records_by_rel(runner)) == len(expected)  # the manifest has every one
     assert all(r["status"] == "failed" for r in records_by_rel(runner).values())
     assert f"and {len(expected) - 20} more (see manifest)" in result.stdout
+
+
+def test_an_answer_of_an_unexpected_shape_fails_that_file_and_the_next_run_settles_it(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was: a KeyError from `int(resp.data["id"])` escaped the per-file accounting (exit 2,
+    lines lost). Procore answers a file write with a list: that file fails with a clear line,
+    the others land, and the next run sees in Procore's listing that the write had worked."""
+    src = tmp_path / "src"
+    expected = make_tree(src, 12)
+    odd = sorted(expected)[3]
+
+    def odd_answer(request: web.Request, status: int, body: bytes) -> web.Response | None:
+        written = request.method == "POST" and request.path == "/rest/v1.0/files"
+        if written and status == 201 and json.loads(body)["name"] == remote(odd).split("/")[-1]:
+            return web.json_response([], status=201)
+        return None
+
+    with Proxy(runner.emulator.base_url, after=odd_answer) as proxy:
+        first = runner(str(src), "--folder", FOLDER, "--base-url", proxy.url)
+    assert first.code == 1, first.stdout + first.stderr
+    assert "Traceback" not in first.stdout + first.stderr
+    records = records_by_rel(runner)
+    assert set(records) == set(expected)  # every file found has its line
+    assert records[odd]["status"] == "failed"
+    assert "unexpected answer from Procore" in records[odd]["error"]
+    assert "POST /rest/v1.0/files" in records[odd]["error"]
+    assert {r["status"] for rel, r in records.items() if rel != odd} == {"uploaded"}
+
+    sent = runner.emulator.counters()["storage_success"]
+    again = runner(str(src), "--folder", FOLDER)
+    assert again.code == 0, again.stdout + again.stderr
+    assert records_by_rel(runner)[odd]["status"] == "uploaded"
+    assert runner.emulator.counters()["storage_success"] == sent  # nothing sent twice
+    _, nodes = flatten(under(documents(runner), FOLDER))
+    assert {len(n["versions"]) for n in nodes.values()} == {1}  # and no duplicate version

@@ -19,7 +19,8 @@ from bulkupload.emulator.server import RunningEmulator
 from bulkupload.events import BytesMoved, Event, EventBus, Retried
 from bulkupload.models import FileEntry, Target
 from bulkupload.procore.auth import ClientCredentials, StaticToken, TokenSource
-from bulkupload.procore.client import ApiClient, make_api_session, make_storage_session
+from bulkupload.procore.client import ApiClient
+from bulkupload.procore.sessions import make_api_session, make_storage_session
 from bulkupload.protocols import Meter, Transport
 from bulkupload.retry import Policies
 

@@ -234,7 +234,6 @@ async def test_the_run_asks_each_protocol_in_turn(emulator: RunningEmulator) -> 
             segment_threshold=8 * MIB,
             segment_size=5 * MIB,
             instruction_max_age=600,
-            chunk_size=256 << 10,
         )
         assert [type(p) for p in chain] == [V1Segmented, V1Post]
         assert isinstance(select(chain, 8 * MIB), V1Post)
@@ -248,7 +247,6 @@ async def test_the_run_asks_each_protocol_in_turn(emulator: RunningEmulator) -> 
             segment_threshold=MAX_POST_SIZE + 10,
             segment_size=5 * MIB,
             instruction_max_age=600,
-            chunk_size=256 << 10,
         )
         assert [p.name for p in chain] == ["v1.0 segmented", "v1.0 POST"]
         with pytest.raises(FileTooLarge, match=r"v1\.0 segmented, v1\.0 POST"):
