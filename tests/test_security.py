@@ -48,7 +48,7 @@ from bulkupload.procore.client import ApiClient
 from bulkupload.procore.sessions import make_api_session
 from bulkupload.retry import INSTANT
 from bulkupload.urls import url_refusal
-from tests.create_upload import create_upload
+from tests.create_upload import planned, post_protocol
 from tests.trees import manifest_rel, read_manifest
 
 MIB = 1 << 20
@@ -398,18 +398,20 @@ def test_self_signed_api_ends_the_run_with_exit_2(
 
 
 # ── oversized answers ─────────────────────────────────────────────────────────────────────
-BLOCK = (b'{"uuid": "u", "url": "https://s3.example/", "fields": {"k": "' + b"a" * MIB)[:MIB]
+# 64 KiB blocks: the server (in this process, so traced too) then buffers little per
+# connection, and the memory measured is the client's.
+BLOCK = (b'{"uuid": "u", "url": "https://s3.example/", "fields": {"k": "' + b"a" * MIB)[: 64 << 10]
 
 
 async def huge_answer(request: web.Request, *, declared: bool) -> web.StreamResponse:
-    """50 MB of JSON, streamed from one reused block (this server holds ~1 MiB)."""
+    """50 MB of JSON, streamed from one reused 64 KiB block."""
     await request.read()
     answer = web.StreamResponse(status=201, headers={"Content-Type": "application/json"})
     if declared:
         answer.content_length = 50 * MIB
     await answer.prepare(request)
     with contextlib.suppress(ConnectionError, aiohttp.ClientConnectionResetError):
-        for _ in range(50):
+        for _ in range(50 * 16):
             await answer.write(BLOCK)
         await answer.write_eof()
     return answer
@@ -442,12 +444,13 @@ async def test_oversized_answers_fail_the_call_within_the_memory_cap(
 ) -> None:
     base = await huge_api(declared)
     concurrency = 8
-    async with make_api_session(concurrency) as session:
+    async with make_api_session(concurrency) as session, aiohttp.ClientSession() as storage:
         api = api_client(session, base)
+        protocol = post_protocol(api, storage, TARGET)
 
         async def one() -> BaseException:
             try:
-                await create_upload(api, TARGET, name="a.pdf", size=1)
+                await protocol.prepare(planned("a.pdf", 1))
             except Exception as exc:
                 return exc
             raise AssertionError("a 50 MB answer was accepted")

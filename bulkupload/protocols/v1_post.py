@@ -34,6 +34,10 @@ __all__ = [
     "multipart_name",
 ]
 
+# The system's MIME type tables are read once, here, rather than on the event loop (and in the
+# middle of a run's memory) at the first file whose type is guessed.
+mimetypes.init()
+
 #: S3 takes at most 5 GB in one POST; bigger files must go in segments.
 MAX_POST_SIZE = 5 * 1024**3
 #: Procore's instructions last an hour; a ticket older than this is renewed before sending.
