@@ -34,6 +34,13 @@ from .models import OnConflict, Target
 from .state import DEFAULT_STATE_PATH
 from .urls import url_refusal
 
+API_VERSIONS = ("1.1", "1.0", "2.1")
+#: v2.1 parts: every part but the last must be over 5 MiB; none may exceed 100 MiB.
+MIN_PART, MAX_PART = 5 << 20, 100 << 20
+#: Fewer, bigger requests cost less per byte; smaller parts lose less to a kill (a resumed
+#: file sends again only the parts in flight). 32 MiB: 3 % of the requests of 1 MiB parts,
+#: at most 32 MiB × concurrency to send again after a crash.
+DEFAULT_PART_SIZE = 32 << 20
 PRODUCTION_API = "https://api.procore.com"
 PRODUCTION_LOGIN = "https://login.procore.com"
 DEFAULT_MANIFEST = "bulkupload-manifest.jsonl"
@@ -100,6 +107,9 @@ class Settings:
     # Files above the threshold go as segmented uploads (one S3 POST is capped at 5 GB).
     segment_threshold: int = 4 << 30
     segment_size: int = 1 << 30
+    # v2.1 unified uploads: every file in parts of this size (a file of up to 100 MiB is one
+    # part), grown for a file that would need more than 10,000.
+    part_size: int = DEFAULT_PART_SIZE
     progress: Literal["auto", "tty", "plain", "none"] = "auto"
     retry_backoff: bool = True
 
@@ -108,8 +118,18 @@ class Settings:
             raise ConfigError(f"--concurrency must be between 1 and 512, not {self.concurrency}")
         if self.retries < 0:
             raise ConfigError("--retries must be 0 or more")
-        if self.api_version not in ("1.0", "1.1"):
-            raise ConfigError(f"--api-version must be 1.1 or 1.0, not {self.api_version!r}")
+        if self.api_version not in API_VERSIONS:
+            raise ConfigError(f"--api-version must be 1.1, 1.0 or 2.1, not {self.api_version!r}")
+        if self.api_version == "2.1" and self.attach:
+            raise ConfigError(
+                "--api-version 2.1: Procore's Documents tool takes v1 uploads only; stage the "
+                "bytes with --no-attach (Procore deletes them 24 h after creation unless a "
+                "Document Management upload is linked to them)"
+            )
+        if not MIN_PART < self.part_size <= MAX_PART:
+            raise ConfigError(
+                "--part-size must be over 5 MiB and at most 100 MiB (Procore's v2.1 limits)"
+            )
         if self.on_conflict not in ("version", "skip", "rename"):
             raise ConfigError("--on-conflict must be version, skip or rename")
         for url in (self.base_url, self.login_url):

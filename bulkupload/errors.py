@@ -15,6 +15,9 @@ BulkUploadError
 │   ├── ApiUnavailable       5xx, may carry Retry-After (retried)
 │   ├── NotFound             404: unknown project/company/folder/file
 │   └── AnswerTooLarge       a success answer over the client's size cap (not read, not retried)
+├── ProcessingFailed         Procore refused a stored upload after receiving it (e.g. its malware
+│                            scan); `retryable`: a new upload may succeed
+├── UploadProcessing         not available yet (scanning): its status is asked again
 ├── StorageError             the storage host refused a POST/PUT (status, S3 code)
 │   ├── PolicyExpired        403 "Policy expired": fresh instructions, not a failure
 │   └── StorageUnavailable   5xx from storage (retried)
@@ -22,7 +25,7 @@ BulkUploadError
     ├── FileVanished         deleted between walk and upload
     ├── FileUnreadable       permission or I/O error
     ├── FileChanged          size or mtime changed while uploading
-    └── FileTooLarge         larger than any upload protocol allows
+    └── UnsupportedFileSize  no upload protocol takes a file of this size (0 bytes for v2.1)
 """
 
 from __future__ import annotations
@@ -87,6 +90,21 @@ class AnswerTooLarge(ApiError):
     """A success answer larger than the client reads: the call failed, the answer was dropped."""
 
 
+class ProcessingFailed(BulkUploadError):
+    """Procore received the bytes but its processing of the upload failed (status `failed`).
+
+    `retryable` is Procore's word on whether a new upload of the same file may succeed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class UploadProcessing(BulkUploadError):
+    """Procore is still processing an upload (receiving or scanning): ask its status again."""
+
+
 class StorageError(BulkUploadError):
     """The storage host rejected an upload."""
 
@@ -124,7 +142,7 @@ class FileChanged(FileProblem):
     """The file's size or mtime changed while it was being uploaded."""
 
 
-class FileTooLarge(FileProblem):
+class UnsupportedFileSize(FileProblem):
     """No upload protocol accepts a file of this size."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .models import FileEntry
-from .state import StateRow
+from .state import StateRow, TransferRow
 
 __all__ = ["Planned", "Slot", "Stored", "Ticket"]
 
@@ -28,7 +28,7 @@ class Planned:
 
     `md5` is set when it was computed (`--checksum`) and never computed again; `resume` is the
     upload id of this very content stored by an earlier run and never placed; `slot` is filled
-    in by the destination's `locate`.
+    in by the destination's `locate`; `transfer` is an upload an earlier run left half sent.
     """
 
     entry: FileEntry
@@ -37,6 +37,7 @@ class Planned:
     md5: str | None = None
     resume: str | None = None
     slot: Slot | None = None
+    transfer: TransferRow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,9 @@ class Ticket:
 class Stored:
     """The file's bytes are in storage as upload `upload_id`, not yet placed.
 
-    `attempts` counts every storage attempt for this file; `stored_at` is `time.time()`, from
-    which a destination's deadline is counted (Procore deletes unplaced uploads).
+    `attempts` counts every storage attempt for this file; `stored_at` is `time.time()`;
+    `expires_at`, when the protocol knows it, is when Procore deletes the upload if it is not
+    placed (else the destination's own deadline counts from `stored_at`).
     """
 
     item: Planned
@@ -62,3 +64,4 @@ class Stored:
     md5: str
     attempts: int
     stored_at: float
+    expires_at: float | None = None

@@ -117,6 +117,8 @@ class FileResult:
     started_at: str | None = None
     finished_at: str | None = None
     placement: Placement | None = None
+    # Stored but not placed: when Procore deletes those bytes (Unix seconds), if known.
+    expires_at: float | None = None
 
     @property
     def mtime(self) -> float | None:

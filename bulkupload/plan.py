@@ -44,14 +44,19 @@ def unchanged(entry: FileEntry, row: StateRow, md5: str | None) -> bool:
     return row.mtime_ns == entry.mtime_ns
 
 
-def decide(entry: FileEntry, row: StateRow | None, *, md5: str | None, places: bool) -> Skip | Send:
+def decide(
+    entry: FileEntry, row: StateRow | None, *, md5: str | None, places: bool, now: float
+) -> Skip | Send:
     """What to do with `entry`, given the state's `row` for it and (when read) its MD5.
 
     `places`: this run places files (attaches them); stored-but-unplaced bytes of the same
-    content are then worth placing instead of sending again, and without placing they are done.
+    content are then worth placing instead of sending again, and without placing they are done
+    until Procore deletes them (`row.expires_at`, before `now`): then they are sent again.
     """
     if row is None or not unchanged(entry, row, md5):
         return Send()
+    if row.status == "sent" and row.expires_at is not None and row.expires_at <= now:
+        return Send()  # Procore deleted those bytes: send them again
     same = " (same MD5)" if md5 is not None else ""
     if row.status == "uploaded":
         return Skip(f"unchanged since last upload{same}")

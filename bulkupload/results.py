@@ -120,15 +120,22 @@ def placed(stored: Stored, placement: Placement, *, status: Status = Status.UPLO
     return replace(_from_stored(stored, status, Disposition.DONE), placement=placement)
 
 
-def stored_only(stored: Stored) -> FileResult:
-    """Uploaded to storage, deliberately not placed (`--no-attach`): the state keeps it 'sent'."""
-    return _from_stored(stored, Status.UPLOADED, Disposition.SENT)
+def _deadline(stored: Stored, lifetime: float) -> float:
+    return stored.expires_at if stored.expires_at is not None else stored.stored_at + lifetime
 
 
-def unplaced(stored: Stored, why: str) -> FileResult:
-    """Stored but placing failed: the file failed, and the state keeps the stored bytes so the
-    next run places them without sending them again."""
-    return replace(_from_stored(stored, Status.FAILED, Disposition.SENT), error=why)
+def stored_only(stored: Stored, *, lifetime: float) -> FileResult:
+    """Uploaded to storage, not placed (`--no-attach`, or not yet): the state keeps it 'sent'
+    with the time Procore deletes it (the protocol's word, else `lifetime` after storing)."""
+    result = _from_stored(stored, Status.UPLOADED, Disposition.SENT)
+    return replace(result, expires_at=_deadline(stored, lifetime))
+
+
+def unplaced(stored: Stored, why: str, *, lifetime: float) -> FileResult:
+    """Stored but placing failed: the file failed, and the state keeps the stored bytes (until
+    Procore deletes them) so the next run places them without sending them again."""
+    result = _from_stored(stored, Status.FAILED, Disposition.SENT)
+    return replace(result, error=why, expires_at=_deadline(stored, lifetime))
 
 
 def left_behind(item: Planned | FileEntry | SkippedEntry, why: str, *, sending: bool) -> FileResult:

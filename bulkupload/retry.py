@@ -7,6 +7,9 @@ A policy's `name` is the kind its retries are counted under (summary, report, ev
     part           one segment or part PUT sent again
     renewal        fresh upload instructions: the old ones expired or were about to
     changed_file   a file that changed while it was sent, read again from a fresh stat
+    poll           an upload's status asked again while Procore is still processing it
+    recreate       a new upload: Procore's processing failed with a retryable error, or an
+                   upload in progress (a resume) was gone or expired
 
 Callers hand one attempt to ``await call_with_retries(policy, attempt)``; the attempt must
 rebuild anything that cannot be re-sent (request bodies, open files). With the test switch
@@ -32,8 +35,10 @@ from bulkupload.errors import (
     FileChanged,
     NetworkError,
     PolicyExpired,
+    ProcessingFailed,
     RateLimited,
     StorageUnavailable,
+    UploadProcessing,
 )
 
 __all__ = [
@@ -92,6 +97,8 @@ class Policies:
     segment_part: RetryPolicy
     renew_instruction: RetryPolicy
     file_changed: RetryPolicy
+    poll_status: RetryPolicy
+    recreate_upload: RetryPolicy
 
     @classmethod
     def for_run(cls, retries: int = 5, *, backoff: bool = True) -> Policies:
@@ -108,6 +115,19 @@ class Policies:
             # A file being written while we read it: one more try from a fresh stat, then fail.
             file_changed=RetryPolicy(
                 "changed_file", retry_on=(FileChanged,), attempts=2, backoff=False
+            ),
+            # Procore scans an upload before it is available; a big file can take minutes.
+            poll_status=RetryPolicy(
+                "poll",
+                retry_on=(UploadProcessing,),
+                attempts=120,
+                initial=0.5,
+                maximum=15.0,
+                total=1800.0,
+                backoff=backoff,
+            ),
+            recreate_upload=RetryPolicy(
+                "recreate", retry_on=(ProcessingFailed,), attempts=3, backoff=backoff
             ),
         )
 

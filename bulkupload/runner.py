@@ -21,6 +21,7 @@ from .events import EventBus, Subscriber
 from .logs import log_event
 from .pipeline.control import Control, Stage
 from .pipeline.ledger import Ledger
+from .pipeline.recording import StateJournal
 from .pipeline.run import finish, run_stages
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient
@@ -127,6 +128,8 @@ def protocols(settings: Settings, transport: Transport) -> Sequence[UploadProtoc
         segment_threshold=settings.segment_threshold,
         segment_size=settings.segment_size,
         instruction_max_age=settings.instruction_max_age,
+        company_id=settings.company_id,
+        part_size=settings.part_size,
     )
 
 
@@ -158,19 +161,19 @@ async def _run(
             )
             if not settings.dry_run:
                 await tokens.token()  # wrong credentials or an unreachable host stop here
-            transport = Transport(
-                api=api,
-                storage=storage,
-                policies=policies,
-                events=events,
-                allow_http=settings.allow_http,
-                chunk_size=settings.chunk_size,
-                reader=reader,
-            )
             destination = destination_for(settings, api)
             async with await AsyncStateStore.open(settings.state) as store:
-                run_id = await store.begin_run(destination.state_key)
-                control = Control(events)
+                transport = Transport(
+                    api=api,
+                    storage=storage,
+                    policies=policies,
+                    events=events,
+                    allow_http=settings.allow_http,
+                    chunk_size=settings.chunk_size,
+                    storage_slots=anyio.CapacityLimiter(settings.concurrency),
+                    journal=StateJournal(store, destination.state_key),
+                    reader=reader,
+                )
                 stage = Stage(
                     settings=settings,
                     store=store,
@@ -179,29 +182,38 @@ async def _run(
                     policies=policies,
                     events=events,
                     ledger=Ledger(),
-                    control=control,
-                    run_id=run_id,
+                    control=Control(events),
+                    run_id=await store.begin_run(destination.state_key),
                 )
-                fatal: BulkUploadError | None = None
-                async with anyio.create_task_group() as watchers:
-                    if stop is not None:
-                        watchers.start_soon(_when_set, stop, control.request_stop)
-                    if abort is not None:
-                        watchers.start_soon(_when_set, abort, control.abort)
-                    try:
-                        outcome = await run_stages(stage, tally)
-                    except BulkUploadError as exc:  # raised below, not wrapped in a group
-                        fatal = exc
-                    finally:
-                        watchers.cancel_scope.cancel()
-                if fatal is not None:
-                    raise fatal
+                outcome = await _run_stages(stage, tally, stop, abort)
                 outcome.api_calls = api.stats.calls
                 outcome.rate_limited = api.stats.rate_limited
                 await finish(stage, outcome)
                 return outcome
     finally:
         reader.shutdown(wait=False, cancel_futures=True)
+
+
+async def _run_stages(
+    stage: Stage, tally: Tally, stop: anyio.Event | None, abort: anyio.Event | None
+) -> RunOutcome:
+    """The stages, with `stop` and `abort` watched; a run-wide error raised as it is."""
+    control = stage.control
+    fatal: BulkUploadError | None = None
+    async with anyio.create_task_group() as watchers:
+        if stop is not None:
+            watchers.start_soon(_when_set, stop, control.request_stop)
+        if abort is not None:
+            watchers.start_soon(_when_set, abort, control.abort)
+        try:
+            outcome = await run_stages(stage, tally)
+        except BulkUploadError as exc:  # raised below, not wrapped in a group
+            fatal = exc
+        finally:
+            watchers.cancel_scope.cancel()
+    if fatal is not None:
+        raise fatal
+    return outcome
 
 
 async def _when_set(event: anyio.Event, then: Callable[[], None]) -> None:

@@ -118,7 +118,7 @@ def test_the_run_policies_are_named_and_retry_what_their_name_says() -> None:
     assert policies.file_changed.retry_on == (FileChanged,)
     assert policies.file_changed.attempts == 2  # one more try from a fresh read, then fail
     names = {p.name for p in vars(policies).values()}
-    assert names == {"api", "storage", "part", "renewal", "changed_file"}
+    assert names == {"api", "storage", "part", "renewal", "changed_file", "poll", "recreate"}
 
 
 async def test_call_with_retries_counts_every_attempt_and_reraises_the_last() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bulkupload.errors import StateError
 from bulkupload.models import Disposition, FileResult, Placement, Status
-from bulkupload.state import AsyncStateStore, StateRow, StateStore
+from bulkupload.state import AsyncStateStore, PartPlan, StateRow, StateStore, TransferRow
 from bulkupload.state import store as state_module
 
 T = "project:42"
@@ -214,3 +215,59 @@ async def test_async_store_runs_the_same_operations(tmp_path: Path) -> None:
         assert [r.rel for r in (await store.gone(T, run2))[1]] == ["b\udcff"]
         assert [r.rel async for r in store.rows(T)] == ["a", "b\udcff"]
         await store.finish_run(run2, {"ok": True})
+
+
+def test_a_state_of_the_previous_version_is_upgraded_in_place(tmp_path: Path) -> None:
+    """State files written before uploads in progress were kept (schema 1) keep working."""
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE files (target TEXT NOT NULL, rel BLOB NOT NULL, size INTEGER,"
+        " mtime_ns INTEGER, md5 TEXT, upload_uuid TEXT, file_id INTEGER, folder_id INTEGER,"
+        " version INTEGER, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " error TEXT, first_seen TEXT NOT NULL, updated_at TEXT NOT NULL, seen_run INTEGER,"
+        " PRIMARY KEY (target, rel)) WITHOUT ROWID;"
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,"
+        " started_at TEXT NOT NULL, finished_at TEXT, summary TEXT);"
+        "INSERT INTO files VALUES ('project:42', CAST('a.pdf' AS BLOB), 3, 5, 'm', 'u', 7, 3, 1,"
+        " 'uploaded', 1, NULL, 't', 't', 1);"
+        "PRAGMA user_version = 1;"
+    )
+    old.close()
+    with pytest.raises(StateError, match="older bulkupload: an upload run with it upgrades it"):
+        StateStore.open(path, readonly=True)
+    with StateStore.open(path) as store:
+        row = store.lookup(T, ["a.pdf"])["a.pdf"]
+        assert (row.status, row.file_id, row.expires_at) == ("uploaded", 7, None)
+        store.record(T, [uploaded("b", expires_at=1.5e9)], store.begin_run(T))
+        assert store.lookup(T, ["b"])["b"].expires_at == 1.5e9
+    with StateStore.open(path, readonly=True) as reader:
+        assert [r.rel for r in reader.rows(T)] == ["a.pdf", "b"]
+
+
+def test_an_upload_in_progress_is_kept_to_the_part_until_its_file_is_stored(
+    store: StateStore,
+) -> None:
+    parts = (PartPlan(6 << 20, "s1", "m1"), PartPlan(1, "s2", "m2"))
+    transfer = TransferRow("up-1", (6 << 20) + 1, 5, parts, "sha", "md5", 1.8e9)
+    store.begin_transfer(T, "big\udcff.bin", transfer)
+    store.part_stored(T, "big\udcff.bin", "up-1", 1, "etag-2")
+    found = store.transfers(T, ["big\udcff.bin", "other"])
+    assert list(found) == ["big\udcff.bin"]
+    again = found["big\udcff.bin"]
+    assert (again.upload_id, again.parts, again.etags) == ("up-1", parts, {1: "etag-2"})
+    # A new upload of the same file replaces the old one and its parts.
+    store.begin_transfer(T, "big\udcff.bin", replace(transfer, upload_id="up-2"))
+    assert store.transfers(T, ["big\udcff.bin"])["big\udcff.bin"].etags == {}
+    run = store.begin_run(T)
+    failed = FileResult(
+        rel="big\udcff.bin",
+        size=1,
+        mtime_ns=5,
+        status=Status.FAILED,
+        disposition=Disposition.FAILED,
+    )
+    store.record(T, [failed], run)  # a failure keeps it: the next run resumes it
+    assert list(store.transfers(T, ["big\udcff.bin"])) == ["big\udcff.bin"]
+    store.record(T, [uploaded("big\udcff.bin", disposition=Disposition.SENT)], run)
+    assert store.transfers(T, ["big\udcff.bin"]) == {}  # stored: nothing left to resume

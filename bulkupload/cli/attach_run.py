@@ -34,6 +34,7 @@ from .failures import describe
 
 log = logging.getLogger("bulkupload")
 WEEK = dt.timedelta(days=7)
+WEEK_S = WEEK.total_seconds()
 # Errors no other record could get past: the run stops, the manifest keeps what was done.
 FATAL = (AuthError, StateError, TargetUnusable)
 
@@ -220,8 +221,15 @@ class Attaching:
         )
         started = str(record.get("started_at") or now_iso())
         item = Planned(entry, row, started, md5=record.get("md5"))
+        old = age(record, self.now)
+        stored_at = (self.now - old).timestamp() if old is not None else self.now.timestamp()
         return Stored(
-            item, uuid, str(record.get("md5") or ""), int(record.get("attempts") or 0), 0.0
+            item,
+            uuid,
+            str(record.get("md5") or ""),
+            int(record.get("attempts") or 0),
+            stored_at,
+            expires_at=row.expires_at if row is not None else None,
         )
 
     async def _attach(self, record: dict[str, Any]) -> None:
@@ -243,11 +251,15 @@ class Attaching:
             if exc.status == 410:  # Procore's clock, not the manifest's, decides: it deleted it
                 await self._expired(record, stored, exc.message)
             else:
-                await self._done(record, unplaced(stored, f"attach failed: {exc.message}"))
+                await self._done(
+                    record, unplaced(stored, f"attach failed: {exc.message}", lifetime=WEEK_S)
+                )
             return
         except Exception as exc:  # one record's problem, whatever it is: the run goes on
             log.debug("attach failed: %s", printable(rel), exc_info=True)
-            await self._done(record, unplaced(stored, f"attach failed: {describe(exc)[0]}"))
+            await self._done(
+                record, unplaced(stored, f"attach failed: {describe(exc)[0]}", lifetime=WEEK_S)
+            )
             return
         await self._done(record, result)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from ..config import DEFAULT_MANIFEST, DEFAULT_STATE, Settings, parse_size
+from ..config import API_VERSIONS, DEFAULT_MANIFEST, DEFAULT_STATE, Settings, parse_size
 from ..errors import ConfigError
 from ..runner import upload
 from ..sources import source_prefixes
@@ -128,7 +128,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--report", type=Path, metavar="PATH", help="write a JSON summary of the run here")
     add("--log-file", type=Path, metavar="PATH", help="append JSON log lines here")
-    add("--api-version", choices=["1.1", "1.0"], help="Create Upload API version (default 1.1)")
+    add(
+        "--api-version",
+        choices=list(API_VERSIONS),
+        help="upload API: 1.1 (default) and 1.0 are Direct File Uploads (a POST, segments for big "
+        "files); 2.1 is Unified Uploads (parts in parallel, resumable to the part; with "
+        "--no-attach it stages bytes for Document Management, which must link them within 24 h)",
+    )
+    add(
+        "--part-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="part size of a v2.1 upload, over 5MiB and up to 100MiB (default 32MiB; grown so no "
+        "file needs more than 10,000 parts; a file of up to 100MiB is one part)",
+    )
     add(
         "--segment-threshold",
         type=parse_size,
@@ -184,6 +197,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         "instruction_max_age",
         "segment_threshold",
         "segment_size",
+        "part_size",
     ):
         if (value := pick(name)) is not None:
             values[name] = value

@@ -116,6 +116,7 @@ class Documents:
                 stored,
                 f"stored but not attached to Documents: {exc} "
                 "(the next run attaches these bytes without sending them again)",
+                lifetime=self.deadline,
             )
 
     async def attach(self, stored: Stored) -> FileResult:

@@ -34,4 +34,4 @@ class StorageOnly:
         return None  # the planner never resumes here: stored bytes are already this run's goal
 
     async def place(self, batch: Sequence[Stored]) -> list[FileResult]:
-        return [stored_only(stored) for stored in batch]
+        return [stored_only(stored, lifetime=self.deadline) for stored in batch]

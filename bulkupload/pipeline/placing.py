@@ -31,12 +31,14 @@ async def place_stage(
     destination = stage.destination
     async with placeable, results:
         async for batch in batched(placeable, destination.max_batch, PLACE_LINGER):
-            async with per_file(stage.control, results, functools.partial(_all_failed, batch)):
+            failure = functools.partial(_all_failed, batch, destination.deadline)
+            async with per_file(stage.control, results, failure):
                 for result in await destination.place(batch):
                     await results.send(result)
 
 
-def _all_failed(batch: list[Stored], exc: BaseException) -> list[FileResult]:
+def _all_failed(batch: list[Stored], lifetime: float, exc: BaseException) -> list[FileResult]:
     # A destination answers per file; an error of the whole call fails each file of the
     # batch, and the state keeps their bytes 'sent' so the next run places them.
-    return [unplaced(stored, f"not placed: {error_text(exc)}") for stored in batch]
+    why = f"not placed: {error_text(exc)}"
+    return [unplaced(stored, why, lifetime=lifetime) for stored in batch]

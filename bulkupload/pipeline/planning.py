@@ -4,6 +4,7 @@ skip it, resume it from stored bytes, or send it."""
 from __future__ import annotations
 
 import functools
+import time
 
 import anyio
 import anyio.to_thread
@@ -14,7 +15,7 @@ from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5
 from bulkupload.protocols.files import file_md5
 from bulkupload.results import failed, left_behind, skipped, walk_skip
-from bulkupload.state import StateRow, now_iso
+from bulkupload.state import StateRow, TransferRow, now_iso
 
 from .control import Stage
 from .rule import as_state_error, per_file
@@ -60,6 +61,7 @@ async def plan_stage(
             rels = [item.rel for item in batch if isinstance(item, FileEntry)]
             try:
                 rows = await _rows(stage, rels)
+                transfers = await stage.store.transfers(stage.destination.state_key, rels)
                 if not settings.dry_run:
                     await stage.store.mark_seen(stage.destination.state_key, rels, stage.run_id)
             except Exception as exc:  # the state store cannot answer: no file can be planned
@@ -70,8 +72,9 @@ async def plan_stage(
                     await results.send(walk_skip(item))
                     continue
                 row = rows.get(item.rel)
+                transfer = transfers.get(item.rel)
                 async with per_file(control, results, functools.partial(failed, item)):
-                    await _plan_one(stage, item, row, planned, results, dry_run.lines)
+                    await _plan_one(stage, item, row, transfer, planned, results, dry_run.lines)
             await dry_run.flush()
 
 
@@ -79,6 +82,7 @@ async def _plan_one(
     stage: Stage,
     entry: FileEntry,
     row: StateRow | None,
+    transfer: TransferRow | None,
     planned: MemoryObjectSendStream[Planned],
     results: MemoryObjectSendStream[FileResult],
     dry_run: list[str],
@@ -87,13 +91,13 @@ async def _plan_one(
     md5 = None
     if needs_md5(entry, row, checksum=settings.checksum):
         md5 = await anyio.to_thread.run_sync(file_md5, entry)
-    decision = decide(entry, row, md5=md5, places=stage.destination.places)
+    decision = decide(entry, row, md5=md5, places=stage.destination.places, now=time.time())
     if isinstance(decision, Skip):
         if settings.dry_run:
             dry_run.append(f"would skip: {entry.display_rel} ({decision.reason})")
         await results.send(skipped(entry, decision.reason, prior=row, md5=md5))
         return
-    item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume)
+    item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
     if stage.control.stopping:
         await results.send(left_behind(item, "run interrupted", sending=False))
     elif settings.dry_run:

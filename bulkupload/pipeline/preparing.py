@@ -49,7 +49,7 @@ async def prepare(stage: Stage, item: Planned) -> Ticket:
 async def restated(item: Planned) -> Planned:
     """`item` with a fresh stat of its file (FileChanged if it cannot be read any more)."""
     entry = await anyio.to_thread.run_sync(restat, item.entry)
-    return replace(item, entry=entry, md5=None)
+    return replace(item, entry=entry, md5=None, transfer=None)
 
 
 async def prepare_stage(

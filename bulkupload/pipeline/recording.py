@@ -22,6 +22,7 @@ from bulkupload.manifest import ManifestWriter
 from bulkupload.messages import Stored
 from bulkupload.models import FileResult
 from bulkupload.results import stored_only
+from bulkupload.state import AsyncStateStore, TransferRow
 
 from .batching import batched
 from .control import Stage
@@ -44,12 +45,30 @@ async def checkpoint_stage(
     async with stored, placeable:
         async for batch in batched(stored, RECORD_BATCH, CHECKPOINT_LINGER):
             try:
-                await stage.store.record(key, [stored_only(s) for s in batch], stage.run_id)
+                lifetime = stage.destination.deadline
+                sent = [stored_only(s, lifetime=lifetime) for s in batch]
+                await stage.store.record(key, sent, stage.run_id)
             except Exception as exc:
                 stage.control.fail(as_state_error(exc))  # their lines come from the ledger
                 return
             for item in batch:
                 await placeable.send(item)
+
+
+class StateJournal:
+    """Uploads in progress as the protocols report them (`protocols.base.TransferJournal`),
+    written to the state at once: a part counts as stored only once the state knows it."""
+
+    def __init__(self, store: AsyncStateStore, state_key: str) -> None:
+        self._store, self._key = store, state_key
+
+    async def began(self, rel: str, transfer: TransferRow) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._store.begin_transfer(self._key, rel, transfer)
+
+    async def part_stored(self, rel: str, upload_id: str, number: int, etag: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._store.part_stored(self._key, rel, upload_id, number, etag)
 
 
 async def record_stage(

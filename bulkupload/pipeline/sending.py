@@ -1,18 +1,21 @@
 """Stage 4, send: the bytes go to storage under the layers every protocol shares.
 
 Fresh instructions when a ticket is too old to start or storage says it expired (policy
-`renew_instruction`), and one more try from a fresh stat when the file changed while it was read
-(policy `file_changed`), around the protocol's own `send`, which retries its transport unit.
+`renew_instruction`), one more try from a fresh stat when the file changed while it was read
+(policy `file_changed`), and a new upload when Procore's processing failed and says a new one
+may pass (policy `recreate_upload`), around the protocol's own `send`, which retries its
+transport unit.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from dataclasses import replace
 
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulkupload.errors import FileChanged, PolicyExpired
+from bulkupload.errors import FileChanged, PolicyExpired, ProcessingFailed
 from bulkupload.messages import Stored, Ticket
 from bulkupload.models import FileResult
 from bulkupload.protocols.base import Meter, select
@@ -29,7 +32,7 @@ async def deliver(stage: Stage, ticket: Ticket, meter: Meter) -> Stored:
     """Store the bytes of `ticket`'s file, renewing instructions and re-reading a changed file
     as the run's policies allow."""
     policies, events = stage.policies, stage.events
-    renewals = changes = 0
+    renewals = changes = recreations = 0
     try:
         while True:
             protocol = select(stage.protocols, ticket.item.entry.size)
@@ -44,6 +47,12 @@ async def deliver(stage: Stage, ticket: Ticket, meter: Meter) -> Stored:
                     raise
                 events.retried(policies.renew_instruction.name, str(exc))
                 ticket = await prepare(stage, ticket.item)
+            except ProcessingFailed as exc:
+                recreations += 1
+                if not exc.retryable or recreations >= policies.recreate_upload.attempts:
+                    raise
+                events.retried(policies.recreate_upload.name, str(exc))
+                ticket = await prepare(stage, replace(ticket.item, transfer=None))
             except FileChanged as exc:
                 changes += 1
                 if changes >= policies.file_changed.attempts:

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import anyio
 
-from bulkupload.errors import FileTooLarge
+from bulkupload.errors import UnsupportedFileSize
 from bulkupload.events import BytesMoved, EventBus
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.procore.client import ApiClient
 from bulkupload.retry import Policies
+from bulkupload.state import TransferRow
 
-__all__ = ["Meter", "Transport", "UploadProtocol", "select"]
+__all__ = ["Meter", "TransferJournal", "Transport", "UploadProtocol", "select"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,29 @@ class Transport:
     events: EventBus
     allow_http: bool = False
     chunk_size: int = 1 << 20
+    # Storage requests in flight across the run (POSTs, segment and part PUTs): the global
+    # `--concurrency` budget, so one big file's parts use what small files leave free.
+    storage_slots: anyio.CapacityLimiter | None = None
+    # Where an upload made in parts records its progress, so a later run can resume it.
+    journal: TransferJournal | None = None
     # The pool that runs every blocking file call of a transfer (open, stat, read + hash): one
     # job per chunk, so it needs a thread per body being written at once (concurrency × parts
     # in flight per file) or reads queue behind each other. None is the event loop's default
     # executor, min(32, cpu + 4) threads, fewer than the bodies in flight at a high concurrency.
     reader: concurrent.futures.Executor | None = None
+
+
+class TransferJournal(Protocol):
+    """The state store's record of uploads in progress (`state.TransferRow`), written as they
+    go: a run killed mid-file leaves what the next one needs to send only the missing parts."""
+
+    async def began(self, rel: str, transfer: TransferRow) -> None:
+        """A new upload for `rel` (it replaces an earlier one)."""
+        ...
+
+    async def part_stored(self, rel: str, upload_id: str, number: int, etag: str) -> None:
+        """Part `number` (0-based) of `upload_id` is stored with `etag`."""
+        ...
 
 
 class Meter:
@@ -100,4 +120,4 @@ def select(protocols: Sequence[UploadProtocol], size: int) -> UploadProtocol:
         if protocol.accepts(size):
             return protocol
     names = ", ".join(p.name for p in protocols)
-    raise FileTooLarge(f"{size} bytes: larger than any upload protocol allows ({names})")
+    raise UnsupportedFileSize(f"no upload protocol takes a file of {size:,} bytes ({names})")

@@ -10,12 +10,14 @@ was written is raised as itself.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import anyio
 from multidict import CIMultiDictProxy
 
 from bulkupload.errors import (
@@ -115,16 +117,29 @@ async def send_body(
     *,
     headers: Sequence[tuple[str, str]] = (),
     allow_http: bool = False,
+    slots: anyio.CapacityLimiter | None = None,
 ) -> StorageReceipt:
     """One storage request with `body`: one attempt, never authenticated, never redirected.
 
     `url` passes the connection rule before anything is opened or connected (InsecureStorage).
     Raises FileVanished/FileUnreadable/FileChanged, PolicyExpired, StorageUnavailable,
     StorageError, NetworkError or InsecureStorage; whatever fails takes the body's bytes back
-    off its meter. The body is closed when this returns.
+    off its meter. The body is closed when this returns. `slots`: the run's budget of storage
+    requests in flight, held for the whole request.
     """
     refuse_credentials(session)
     check_storage_url(url, allow_http=allow_http)
+    async with slots if slots is not None else contextlib.nullcontext():
+        return await _send(session, method, url, body, headers)
+
+
+async def _send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: FileRange,
+    headers: Sequence[tuple[str, str]],
+) -> StorageReceipt:
     try:
         await body.open()
         try:

@@ -165,7 +165,12 @@ class V1Post:
                 chunk_size=transport.chunk_size,
             )
             receipt = await send_body(
-                transport.storage, "POST", ticket.url, body, allow_http=transport.allow_http
+                transport.storage,
+                "POST",
+                ticket.url,
+                body,
+                allow_http=transport.allow_http,
+                slots=transport.storage_slots,
             )
             return receipt.md5
 

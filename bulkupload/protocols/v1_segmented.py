@@ -248,6 +248,7 @@ class V1Segmented:
                 body,
                 headers=segment_headers(target.headers),
                 allow_http=transport.allow_http,
+                slots=transport.storage_slots,
             )
             if receipt.etag is None:
                 body.rewind()

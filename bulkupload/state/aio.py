@@ -14,6 +14,7 @@ from bulkupload.models import FileResult
 
 from .rows import StateRow
 from .store import PAGE_SIZE, PageKey, StateStore, next_page_key
+from .transfers import TransferRow
 
 T = TypeVar("T")
 
@@ -80,6 +81,20 @@ class AsyncStateStore:
             self._store.record(target_key, results, run_id)
 
         await self._run(write)
+
+    async def begin_transfer(self, target_key: str, rel: str, transfer: TransferRow) -> None:
+        """See `StateStore.begin_transfer`."""
+        await self._run(self._store.begin_transfer, target_key, rel, transfer)
+
+    async def part_stored(
+        self, target_key: str, rel: str, upload_id: str, number: int, etag: str
+    ) -> None:
+        """See `StateStore.part_stored`."""
+        await self._run(self._store.part_stored, target_key, rel, upload_id, number, etag)
+
+    async def transfers(self, target_key: str, rels: Sequence[str]) -> dict[str, TransferRow]:
+        """See `StateStore.transfers`."""
+        return await self._run(self._store.transfers, target_key, rels)
 
     async def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """See `StateStore.mark_seen`."""

@@ -13,7 +13,9 @@ from typing import Any
 
 from bulkupload.models import FileResult, printable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What turns a state of an older version into this one (run in one transaction at open).
+MIGRATIONS = {1: ("ALTER TABLE files ADD COLUMN expires_at REAL",)}
 
 ROW_STATUSES = ("uploaded", "skipped", "failed", "sent")
 """`sent`: the bytes are in storage but the file is not placed yet (not attached to Documents)."""
@@ -35,7 +37,27 @@ CREATE TABLE IF NOT EXISTS files (
     first_seen  TEXT    NOT NULL,
     updated_at  TEXT    NOT NULL,
     seen_run    INTEGER,
+    expires_at  REAL,
     PRIMARY KEY (target, rel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transfers (
+    target      TEXT    NOT NULL,
+    rel         BLOB    NOT NULL,
+    upload_id   TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    plan        TEXT    NOT NULL,
+    expires_at  REAL    NOT NULL,
+    updated_at  TEXT    NOT NULL,
+    PRIMARY KEY (target, rel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transfer_parts (
+    target      TEXT    NOT NULL,
+    rel         BLOB    NOT NULL,
+    upload_id   TEXT    NOT NULL,
+    number      INTEGER NOT NULL,
+    etag        TEXT    NOT NULL,
+    PRIMARY KEY (target, rel, upload_id, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,13 +70,13 @@ CREATE TABLE IF NOT EXISTS runs (
 
 COLUMNS = (
     "target, rel, size, mtime_ns, md5, upload_uuid, file_id, folder_id, version, status,"
-    " attempts, error, first_seen, updated_at, seen_run"
+    " attempts, error, first_seen, updated_at, seen_run, expires_at"
 )
 
 # Procore identity (file, folder, version) survives a failed retry so the next success can
 # add a version to the same document instead of creating a duplicate.
 UPSERT = f"""
-INSERT INTO files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (target, rel) DO UPDATE SET
     size = excluded.size,
     mtime_ns = excluded.mtime_ns,
@@ -67,7 +89,8 @@ ON CONFLICT (target, rel) DO UPDATE SET
     attempts = excluded.attempts,
     error = excluded.error,
     updated_at = excluded.updated_at,
-    seen_run = excluded.seen_run
+    seen_run = excluded.seen_run,
+    expires_at = excluded.expires_at
 """
 
 
@@ -90,6 +113,8 @@ class StateRow:
     first_seen: str
     updated_at: str
     seen_run: int | None
+    # When Procore deletes the stored bytes of a 'sent' row (Unix seconds), if known.
+    expires_at: float | None = None
 
     @property
     def display_rel(self) -> str:
@@ -138,6 +163,7 @@ def upsert_params(
                 now,
                 now,
                 run_id,
+                r.expires_at,
             )
         )
     return params

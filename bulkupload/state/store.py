@@ -16,11 +16,12 @@ from typing import Any, Self
 from filelock import FileLock
 
 from bulkupload.errors import StateError
-from bulkupload.models import FileResult, printable
+from bulkupload.models import Disposition, FileResult, printable
 
 from .lock import take_lock
 from .rows import (
     COLUMNS,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
     UPSERT,
@@ -30,6 +31,7 @@ from .rows import (
     rel_key,
     upsert_params,
 )
+from .transfers import TransferRecords, forget_transfers
 
 DEFAULT_STATE_PATH = Path(".bulkupload") / "state.sqlite"
 """Relative to the working directory of the run."""
@@ -39,6 +41,7 @@ BUSY_TIMEOUT_MS = 5000
 PAGE_SIZE = 1000  # rows per page when iterating a whole state
 
 PageKey = tuple[str, bytes]
+_STORED = (Disposition.SENT, Disposition.DONE)
 
 
 def next_page_key(page: Sequence[StateRow], size: int) -> PageKey | None:
@@ -48,7 +51,7 @@ def next_page_key(page: Sequence[StateRow], size: int) -> PageKey | None:
     return (page[-1].target, rel_key(page[-1].rel))
 
 
-class StateStore:
+class StateStore(TransferRecords):
     """Synchronous access to the state database; one instance per run holds its lock.
 
     Opening takes an exclusive lock on `<path>.lock`, so a second run on the same state fails
@@ -138,6 +141,10 @@ class StateStore:
         if params:
             with self._write("record results") as conn:
                 conn.executemany(UPSERT, params)
+                # Stored (or placed): its upload in progress is done. A failed file keeps its
+                # own, so the next run resumes it to the part.
+                done = (r.rel for r in results if r.disposition in _STORED)
+                forget_transfers(conn, target_key, done)
 
     def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """Note that `rels` still exist in run `run_id` (unchanged files that were not sent)."""
@@ -267,11 +274,22 @@ def _prepare(conn: sqlite3.Connection, shown: str, *, readonly: bool) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StateError(f"state store {shown} was written by a newer bulkupload")
+    if readonly and 0 < version < SCHEMA_VERSION:
+        raise StateError(
+            f"state store {shown} was written by an older bulkupload: an upload run with it "
+            "upgrades it (nothing is lost), then it can be read"
+        )
     if not readonly:
         # WAL lets `bulkupload report` read while a run writes; NORMAL is durable across
         # process crashes in WAL mode, and only a power loss may drop the last commits.
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if 0 < version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute("COMMIT")
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -14,11 +14,11 @@ from bulkupload.emulator.server import RunningEmulator
 from bulkupload.errors import (
     ApiError,
     FileChanged,
-    FileTooLarge,
     FileVanished,
     InsecureStorage,
     PolicyExpired,
     StorageError,
+    UnsupportedFileSize,
 )
 from bulkupload.messages import Planned, Stored
 from bulkupload.models import FileEntry
@@ -234,6 +234,8 @@ async def test_the_run_asks_each_protocol_in_turn(emulator: RunningEmulator) -> 
             segment_threshold=8 * MIB,
             segment_size=5 * MIB,
             instruction_max_age=600,
+            company_id=1,
+            part_size=32 << 20,
         )
         assert [type(p) for p in chain] == [V1Segmented, V1Post]
         assert isinstance(select(chain, 8 * MIB), V1Post)
@@ -247,9 +249,11 @@ async def test_the_run_asks_each_protocol_in_turn(emulator: RunningEmulator) -> 
             segment_threshold=MAX_POST_SIZE + 10,
             segment_size=5 * MIB,
             instruction_max_age=600,
+            company_id=1,
+            part_size=32 << 20,
         )
         assert [p.name for p in chain] == ["v1.0 segmented", "v1.0 POST"]
-        with pytest.raises(FileTooLarge, match=r"v1\.0 segmented, v1\.0 POST"):
+        with pytest.raises(UnsupportedFileSize, match=r"v1\.0 segmented, v1\.0 POST"):
             select(chain, MAX_POST_SIZE + 1)
 
 
