@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bulkupload.errors import ApiError
+from bulkupload.state import PartPlan
 
 __all__ = [
-    "SegmentPlan",
     "SegmentTarget",
     "UploadInstruction",
     "parse_instruction",
@@ -32,15 +32,6 @@ class UploadInstruction:
     url: str
     fields: tuple[tuple[str, str], ...]
     created: float
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentPlan:
-    """One segment as we describe it to Procore: its size and hex digests."""
-
-    size: int
-    sha256: str
-    md5: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +76,7 @@ def _field_text(value: object) -> str:
 
 
 def parse_segmented_upload(
-    status: int, data: object, plans: Sequence[SegmentPlan], *, call: str | None = None
+    status: int, data: object, plans: Sequence[PartPlan], *, call: str | None = None
 ) -> tuple[str, list[SegmentTarget]]:
     """Turn a segmented Create Upload answer into PUT targets matching `plans` one for one.
 

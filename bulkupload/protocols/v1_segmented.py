@@ -11,10 +11,7 @@ by each segment's SHA-256 and by a stat before completing, so it never becomes a
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
-import hashlib
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -23,20 +20,23 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import TaskGroup
 
-from bulkupload.errors import ApiError, FileChanged, StorageError
+from bulkupload.errors import ApiError
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.models import FileEntry, Target
-from bulkupload.procore.decode import SegmentPlan, SegmentTarget, parse_segmented_upload
+from bulkupload.procore.decode import SegmentTarget, parse_segmented_upload
 from bulkupload.procore.routes import uploads_path
 from bulkupload.protocols.base import Meter, Transport
-from bulkupload.protocols.body import OCTETS, FileRange, PlannedDigests
-from bulkupload.protocols.files import CHUNK, check_unchanged, read_errors, verify_unchanged
-from bulkupload.protocols.storage import send_body
+from bulkupload.protocols.files import CHUNK, verify_unchanged
+from bulkupload.protocols.parts import part_headers, plan_parts, put_part
 from bulkupload.protocols.v1_post import DEFAULT_MAX_AGE, create_upload_json
 from bulkupload.retry import call_with_retries
+from bulkupload.state import PartPlan
 from bulkupload.urls import check_storage_url
 
 __all__ = ["SegmentTicket", "V1Segmented", "plan_segments", "segment_headers"]
+
+#: The headers of one segment PUT (`parts.part_headers`): the signed ones, never credentials.
+segment_headers = part_headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,55 +55,15 @@ def plan_segments(
     *,
     chunk_size: int = CHUNK,
     stop: threading.Event | None = None,
-) -> tuple[list[SegmentPlan], str]:
-    """Hash `entry` in one pass into segments of `segment_size` (the last may be smaller): each
-    segment's SHA-256 and MD5, and the whole file's MD5. Blocking: run it in a worker thread;
-    it gives up at the next chunk once `stop` is set. FileChanged if the file is not as listed.
-    """
-    if segment_size < 1:
-        raise ValueError("segment_size must be positive")
-    if entry.size < 1:
-        raise ValueError("a segmented upload needs a non-empty file")
-    whole = hashlib.md5(usedforsecurity=False)
-    plans = []
-    with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
-        check_unchanged(entry, os.fstat(f.fileno()), "since it was listed")
-        left = entry.size
-        while left > 0:
-            length = min(segment_size, left)
-            left -= length
-            sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-            todo = length
-            while todo > 0:
-                if stop is not None and stop.is_set():
-                    raise concurrent.futures.CancelledError
-                data = f.read(min(chunk_size, todo))
-                if not data:
-                    raise FileChanged(f"{entry.display_rel}: shrank while being hashed")
-                sha.update(data)
-                md5.update(data)
-                whole.update(data)
-                todo -= len(data)
-            plans.append(SegmentPlan(size=length, sha256=sha.hexdigest(), md5=md5.hexdigest()))
-        if f.read(1):
-            raise FileChanged(f"{entry.display_rel}: grew while being hashed")
-        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
-    return plans, whole.hexdigest()
+) -> tuple[list[PartPlan], str]:
+    """Each segment's size, SHA-256 and MD5 and the whole file's MD5, in one pass (blocking)."""
+    plans, _, md5 = plan_parts(
+        entry, segment_size, chunk_size=chunk_size, stop=stop, whole_sha256=False
+    )
+    return plans, md5
 
 
-def segment_headers(signed: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The headers of one segment PUT: the signed ones exactly as Procore returned them, plus
-    `Content-Type: application/octet-stream` (as Procore's tutorial sends) unless they name one.
-
-    Never an Authorization header: storage gets no credentials, whatever an answer says.
-    """
-    headers = [(name, value) for name, value in signed if name.lower() != "authorization"]
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", OCTETS))
-    return headers
-
-
-def _plan_json(plan: SegmentPlan | SegmentTarget) -> dict[str, object]:
+def _plan_json(plan: PartPlan | SegmentTarget) -> dict[str, object]:
     return {"size": plan.size, "sha256": plan.sha256, "md5": plan.md5}
 
 
@@ -189,7 +149,7 @@ class V1Segmented:
             stored_at=time.time(),
         )
 
-    async def _plan(self, entry: FileEntry) -> tuple[list[SegmentPlan], str]:
+    async def _plan(self, entry: FileEntry) -> tuple[list[PartPlan], str]:
         stop = threading.Event()
         loop = asyncio.get_running_loop()
         plan = functools.partial(
@@ -232,28 +192,15 @@ class V1Segmented:
         policy = transport.policies.segment_part
 
         async def attempt() -> str:
-            body = FileRange(
+            return await put_part(
+                transport,
                 entry,
                 meter,
                 offset=offset,
-                length=target.size,
-                planned=PlannedDigests(sha256=target.sha256, md5=target.md5),
-                reader=transport.reader,
-                chunk_size=transport.chunk_size,
+                plan=PartPlan(target.size, target.sha256, target.md5),
+                url=target.url,
+                headers=target.headers,
             )
-            receipt = await send_body(
-                transport.storage,
-                "PUT",
-                target.url,
-                body,
-                headers=segment_headers(target.headers),
-                allow_http=transport.allow_http,
-                slots=transport.storage_slots,
-            )
-            if receipt.etag is None:
-                body.rewind()
-                raise StorageError(receipt.status, "MissingETag", "a segment stored without ETag")
-            return receipt.etag
 
         return await call_with_retries(
             policy,

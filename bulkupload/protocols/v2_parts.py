@@ -11,16 +11,14 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
-from bulkupload.errors import ApiError, PolicyExpired, StorageError
+from bulkupload.errors import ApiError, PolicyExpired
 from bulkupload.messages import Ticket
 from bulkupload.procore.unified import PartUrl, UnifiedUpload, complete_upload, upload_status
 from bulkupload.retry import call_with_retries
 from bulkupload.state import TransferRow
 
 from .base import Meter, Transport
-from .body import FileRange, PlannedDigests
-from .storage import send_body
-from .v1_segmented import segment_headers
+from .parts import put_part
 
 __all__ = ["PartSender", "UnifiedTicket"]
 
@@ -96,28 +94,15 @@ class PartSender:
         async def attempt() -> str:
             url = await self._url(number)
             self.started = True
-            body = FileRange(
+            return await put_part(
+                transport,
                 entry,
                 self.meter,
                 offset=offset,
-                length=plan.size,
-                planned=PlannedDigests(sha256=plan.sha256, md5=plan.md5),
-                reader=transport.reader,
-                chunk_size=transport.chunk_size,
+                plan=plan,
+                url=url.url,
+                headers=url.headers,
             )
-            receipt = await send_body(
-                transport.storage,
-                "PUT",
-                url.url,
-                body,
-                headers=segment_headers(url.headers),
-                allow_http=transport.allow_http,
-                slots=transport.storage_slots,
-            )
-            if receipt.etag is None:
-                body.rewind()
-                raise StorageError(receipt.status, "MissingETag", "a part stored without ETag")
-            return receipt.etag
 
         for renewal in range(renewals.attempts):
             try:

@@ -10,9 +10,7 @@ its sending gets fresh ones from the status call, never a new upload.
 from __future__ import annotations
 
 import asyncio
-import functools
 import mimetypes
-import threading
 import time
 
 import anyio
@@ -39,8 +37,8 @@ from bulkupload.state import PartPlan, TransferRow
 from .base import Meter, Transport
 from .body import OCTETS
 from .files import verify_unchanged
+from .parts import MAX_SIZE, hash_parts, part_size_for
 from .v2_parts import PartSender, UnifiedTicket
-from .v2_plan import MAX_SIZE, part_size_for, plan_parts
 
 __all__ = ["UnifiedTicket", "V2Unified"]
 
@@ -100,17 +98,7 @@ class V2Unified:
         return UnifiedTicket(item, self.name, time.monotonic(), transfer, upload.parts, "ready")
 
     async def _plan(self, entry: FileEntry) -> tuple[list[PartPlan], str, str]:
-        stop = threading.Event()
-        loop = asyncio.get_running_loop()
-        size = part_size_for(entry.size, self.part_size)
-        plan = functools.partial(
-            plan_parts, entry, size, chunk_size=self.transport.chunk_size, stop=stop
-        )
-        try:
-            return await loop.run_in_executor(self.transport.reader, plan)
-        except BaseException:
-            stop.set()  # cancelled: the worker stops at its next chunk rather than hash on
-            raise
+        return await hash_parts(self.transport, entry, part_size_for(entry.size, self.part_size))
 
     async def _resume(self, item: Planned) -> UnifiedTicket | None:
         """The upload an earlier run left for this file, if it is the same file and Procore
