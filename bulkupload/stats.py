@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .events import BytesMoved, Event, FileDone, FilesFound, Retried, WalkEnded
-from .models import FileResult, Status, printable
+from .models import Disposition, FileResult, Status, printable
 
 __all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
 
@@ -41,6 +42,10 @@ class Tally:
     # Every retry of the run by kind (a retry policy's name: api, storage, part, renewal, ...).
     retries_by_kind: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)  # the first KEPT_FAILURES
+    # Uploads this run stored and left unplaced (--no-attach, or placing failed), and the
+    # earliest time Procore deletes one of them (Unix seconds).
+    unplaced: int = 0
+    first_deadline: float | None = None
 
     def on_event(self, event: Event) -> None:
         """The subscriber: every count comes from the run's events."""
@@ -65,6 +70,11 @@ class Tally:
         return self.uploaded + self.skipped + self.failed
 
     def count(self, result: FileResult) -> None:
+        if result.disposition is Disposition.SENT:
+            self.unplaced += 1
+            if result.expires_at is not None:
+                first = self.first_deadline
+                self.first_deadline = min(first, result.expires_at) if first else result.expires_at
         if result.status is Status.UPLOADED:
             self.uploaded += 1
             self.bytes_uploaded += result.size or 0
@@ -120,4 +130,10 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "failures_listed": len(outcome.failures),
         "gone_from_source": [printable(rel) for rel in outcome.gone],
         "gone_from_source_total": outcome.gone_count,
+        "unplaced_uploads": tally.unplaced,
+        "unplaced_first_deadline": (
+            None
+            if tally.first_deadline is None
+            else datetime.fromtimestamp(tally.first_deadline, UTC).isoformat(timespec="seconds")
+        ),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+from datetime import datetime
 from typing import TextIO
 
 from ..config import Settings
@@ -45,14 +46,8 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
             f"  {outcome.gone_count} files uploaded before are gone from SOURCE "
             "(nothing deleted in Procore; listed in --report)"
         )
-    if not settings.attach and tally.uploaded and not settings.dry_run:
-        lines.append(
-            f"  WARNING: --no-attach: {tally.uploaded} uploads are not attached to any Procore "
-            "resource; Procore deletes them after 7 days. Attach them with: bulkupload attach "
-            f"--manifest {shlex.quote(str(settings.manifest))} "
-            f"--{settings.target.kind} {settings.target.id}"
-            + (f" --folder {shlex.quote(settings.folder)}" if settings.folder else "")
-        )
+    if tally.unplaced and not settings.dry_run:
+        lines.extend(unplaced_warning(outcome, settings))
     if outcome.stopped_by is not None:
         lines.append(
             f"  interrupted by {signal.Signals(outcome.stopped_by).name}: "
@@ -60,3 +55,33 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
         )
     lines.append(f"  manifest: {settings.manifest}")
     print("\n".join(lines), file=out, flush=True)
+
+
+def unplaced_warning(outcome: RunOutcome, settings: Settings) -> list[str]:
+    """Uploads this run stored but did not attach: Procore deletes them, so say when and how to
+    finish them."""
+    tally = outcome.tally
+    when = (
+        ""
+        if tally.first_deadline is None
+        else " from "
+        + datetime.fromtimestamp(tally.first_deadline).strftime("%Y-%m-%d %H:%M")
+        + " on"
+    )
+    lines = [
+        f"  WARNING: {tally.unplaced} uploads are stored but not attached to any Procore "
+        f"resource; Procore deletes them{when}"
+    ]
+    if settings.api_version == "2.1":
+        lines.append(
+            "  (v2.1 uploads: 24 hours after creation unless a Document Management upload "
+            "links them; a later run sends expired ones again)"
+        )
+    else:
+        folder = f" --folder {shlex.quote(settings.folder)}" if settings.folder else ""
+        lines.append(
+            "  (7 days after upload). Attach them with: bulkupload attach "
+            f"--manifest {shlex.quote(str(settings.manifest))} "
+            f"--{settings.target.kind} {settings.target.id}{folder}"
+        )
+    return lines

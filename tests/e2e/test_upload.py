@@ -50,7 +50,8 @@ def test_mixed_tree_with_odd_names_and_a_50mb_file(runner: Runner, tmp_path: Pat
     } <= keys
     assert sum(1 for r in records if r["size"] == 0) >= 10
     assert f"{len(expected)} files found: {len(expected)} uploaded" in result.stdout
-    assert "WARNING: --no-attach" in result.stdout
+    assert f"WARNING: {len(expected)} uploads are stored but not attached" in result.stdout
+    assert "Attach them with: bulkupload attach --manifest" in result.stdout
 
 
 def test_short_lived_instructions_and_slow_storage(make_runner, tmp_path: Path) -> None:
