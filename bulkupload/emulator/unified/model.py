@@ -114,8 +114,8 @@ class UnifiedStore:
 
 def discard_files(upload: UnifiedUpload) -> None:
     """Remove what the upload holds on disk: stored parts and the assembled object."""
-    remove_files(part.path for part in upload.parts)
-    remove_files([upload.stored.path if upload.stored else None])
+    stored = upload.stored.path if upload.stored else None
+    remove_files([*(part.path for part in upload.parts), stored])
 
 
 def remove_files(paths: Iterable[str | None]) -> None:

@@ -5,11 +5,12 @@ part's headers and bytes. The last PUT of a part wins; the ETag is the MD5 of it
 from __future__ import annotations
 
 import os
+from typing import TypeGuard
 
 from aiohttp import web
 
 from bulkupload.emulator.part_bodies import receive_part
-from bulkupload.emulator.s3_errors import reject
+from bulkupload.emulator.s3_errors import Rejected, reject
 from bulkupload.emulator.state import STATE_KEY
 from bulkupload.emulator.storage_gate import counted, storage_prelude
 from bulkupload.emulator.streaming import DATA_DIR_KEY
@@ -28,7 +29,9 @@ async def put_part(request: web.Request) -> web.StreamResponse:
     if store.clock.now() >= expires_at:
         raise reject(403, "AccessDenied", "Request has expired")
     upload_id = request.match_info["upload_id"]
-    upload = _open_upload(store.find(upload_id))
+    upload = store.find(upload_id)
+    if not _takes_parts(upload):
+        raise _no_such_upload()
     number = int(request.match_info["part_number"])
     part = upload.parts[number - 1]  # the signature vouches for the number
     # Each PUT gets a file of its own, so the record always names the bytes its ETag describes,
@@ -36,19 +39,19 @@ async def put_part(request: web.Request) -> web.StreamResponse:
     name = f"{upload_id}.{number}.{os.urandom(6).hex()}"
     final = request.app[DATA_DIR_KEY] / "parts" / name
     received = await receive_part(request, part.spec, final)
-    try:
+    if not _takes_parts(store.find(upload_id)):
         # Completed or deleted while the bytes streamed: they belong to nothing now.
-        _open_upload(store.find(upload_id))
-    except BaseException:
         remove_files([str(final)])
-        raise
+        raise _no_such_upload()
     previous, part.etag, part.path = part.path, received.etag, str(final)
     remove_files([previous])
     return web.Response(status=200, headers=received.headers)
 
 
-def _open_upload(upload: UnifiedUpload | None) -> UnifiedUpload:
-    """The upload while it still takes parts; S3's answer for a finished or deleted one."""
-    if upload is None or upload.status not in OPEN:
-        raise reject(404, "NoSuchUpload", "The specified upload does not exist.")
-    return upload
+def _takes_parts(upload: UnifiedUpload | None) -> TypeGuard[UnifiedUpload]:
+    return upload is not None and upload.status in OPEN
+
+
+def _no_such_upload() -> Rejected:
+    """S3's answer for an upload completed or deleted."""
+    return reject(404, "NoSuchUpload", "The specified upload does not exist.")
