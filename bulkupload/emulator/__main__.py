@@ -28,8 +28,20 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     add("--spike-limit", type=int, default=None, help="API calls per spike window per client")
     add("--spike-window", type=float, default=10.0, help="spike window length, s (default 10)")
     add("--fault-api-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per API call")
-    add("--fault-storage-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per POST")
-    add("--fault-reset", type=float, default=0.0, metavar="P", help="P(reset mid-body) per POST")
+    add(
+        "--fault-storage-5xx",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="P(500/503) per storage request",
+    )
+    add(
+        "--fault-reset",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="P(reset mid-body) per storage request",
+    )
     add(
         "--fault-api-lost",
         type=float,
@@ -38,14 +50,43 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         help="P(answer lost: the work is done, then the connection drops) per /rest/ call",
     )
     add("--latency", "--api-latency", dest="api_latency", type=float, default=0.0, metavar="S")
-    add("--storage-latency", type=float, default=0.0, metavar="S", help="added to storage POSTs")
+    add("--storage-latency", type=float, default=0.0, metavar="S", help="added to storage requests")
     add("--storage-bandwidth", type=float, default=None, metavar="BYTES_PER_S")
+    add(
+        "--v21-scan-polls",
+        type=int,
+        default=0,
+        metavar="N",
+        help="v2.1: status GETs a completed upload stays scanning before available (default 0)",
+    )
+    add(
+        "--v21-status-words",
+        choices=("reference", "tutorial"),
+        default="reference",
+        help="v2.1 status words: the reference's (scanning) or the tutorial's (complete)",
+    )
+    add(
+        "--fault-scan-failed",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="P(the malware scan of a completed v2.1 upload fails: status failed)",
+    )
+    add(
+        "--fault-scan-retryable",
+        choices=("true", "false"),
+        default="true",
+        help="whether a failed scan's error says retryable (default true)",
+    )
     add("--client", action="append", default=[], metavar="ID:SECRET", help="repeatable")
     add("--seed", type=int, default=None, help="seed fault randomness")
     args = parser.parse_args(argv)
     if args.upload_lifetime < 1:
         parser.error("--upload-lifetime must be at least 1 second")
-    for name in ("fault_api_5xx", "fault_storage_5xx", "fault_reset", "fault_api_lost"):
+    if args.v21_scan_polls < 0:
+        parser.error("--v21-scan-polls must be 0 or more")
+    probabilities = ("fault_api_5xx", "fault_storage_5xx", "fault_reset", "fault_api_lost")
+    for name in (*probabilities, "fault_scan_failed"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
     config = EmulatorConfig(
@@ -66,6 +107,10 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         storage_latency=args.storage_latency,
         storage_bandwidth=args.storage_bandwidth,
         seed=args.seed,
+        v21_scan_polls=args.v21_scan_polls,
+        v21_status_words=args.v21_status_words,
+        fault_scan_failed=args.fault_scan_failed,
+        fault_scan_retryable=args.fault_scan_retryable == "true",
     )
     if args.client:
         clients = {}

@@ -17,13 +17,16 @@ ENDPOINTS = {
     "POST /_emulator/counters/reset": "zero every counter",
     "GET /_emulator/faults": "current fault settings",
     "POST /_emulator/faults": (
-        "change fault settings (partial JSON, e.g. api_5xx, storage_5xx, reset, api_lost), "
-        "returns the new settings"
+        "change fault settings (partial JSON, e.g. api_5xx, storage_5xx, reset, api_lost, "
+        "scan_failed, scan_retryable), returns the new settings"
     ),
     "POST /_emulator/expire-uploads": "expire every outstanding (unused) upload now",
     "GET /_emulator/clock": "the emulator's clock (Unix seconds) and its offset",
     "POST /_emulator/clock": '{"advance": seconds} moves the clock forward',
     "GET /_emulator/config": "the emulator's configuration (companies, lifetimes, limits)",
+    "GET /_emulator/v21-uploads": (
+        "every v2.1 upload: owner, status, parts received, object md5/sha256, association"
+    ),
 }
 
 
@@ -137,6 +140,8 @@ async def config(request: web.Request) -> web.Response:
             "spike_window": cfg.spike_window,
             "storage": cfg.storage,
             "max_upload_size": cfg.max_upload_size,
+            "v21_scan_polls": cfg.v21_scan_polls,
+            "v21_status_words": cfg.v21_status_words,
         }
     )
 

@@ -1,4 +1,4 @@
-"""Assemble the emulator: state, config, API + Documents + storage + admin routes."""
+"""Assemble the emulator: state, config, API (v1 and v2.1 uploads) + Documents + storage + admin."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .segments import add_segment_routes
 from .signers import SIGNER_KEY, local_signer
 from .state import STATE_KEY, EmulatorState
 from .streaming import DATA_DIR_KEY
+from .unified.routes import add_unified_routes
 
 
 def create_app(config: EmulatorConfig | None = None, *, record: bool = False) -> web.Application:
@@ -52,6 +53,7 @@ def create_app(config: EmulatorConfig | None = None, *, record: bool = False) ->
     add_documents_routes(app)
     add_post_object_routes(app)
     add_segment_routes(app)
+    add_unified_routes(app)
     add_admin_routes(app)
     if config.storage == "seaweedfs":
         from .seaweed import attach_seaweedfs

@@ -39,7 +39,8 @@ DEFAULT_COMPANIES = (
 )
 
 
-PROBABILITIES = ("api_5xx", "storage_5xx", "reset", "api_lost")
+PROBABILITIES = ("api_5xx", "storage_5xx", "reset", "api_lost", "scan_failed")
+SWITCHES = ("scan_retryable",)
 
 
 @dataclass(slots=True)
@@ -57,6 +58,10 @@ class FaultSettings:
     storage_clock_step: float = 0.0
     storage_bandwidth: float | None = None  # bytes/s over all storage connections
     retry_after: int = 1  # seconds, sent with every injected 5xx
+    # v2.1: the malware scan of a completed upload fails (decided once per upload, at completion),
+    # and whether its `error.retryable` says a new upload of the same file may succeed.
+    scan_failed: float = 0.0
+    scan_retryable: bool = True
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -66,6 +71,11 @@ class FaultSettings:
         for name, value in values.items():
             if name not in self.__dataclass_fields__:
                 raise ValueError(f"unknown fault setting {name!r}")
+            if name in SWITCHES:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
+                setattr(self, name, value)
+                continue
             if value is None:
                 if name != "storage_bandwidth":
                     raise ValueError(f"{name} cannot be null")
@@ -111,6 +121,13 @@ class EmulatorConfig:
     min_segment_size: int = 5 * 1024 * 1024  # every segment but the last (S3's part minimum)
     max_segment_size: int = 5 * GIB
     seed: int | None = None  # seeds fault randomness for reproducible runs
+    # v2.1 Unified File Uploads: how many status GETs a completed upload stays `scanning` before
+    # it is `available`, and which of Procore's status words to answer (the reference's, or the
+    # tutorial's, which says `complete` where the reference says `scanning`).
+    v21_scan_polls: int = 0
+    v21_status_words: Literal["reference", "tutorial"] = "reference"
+    fault_scan_failed: float = 0.0
+    fault_scan_retryable: bool = True
 
     def company(self, company_id: int) -> CompanyConfig | None:
         for company in self.companies:
@@ -133,6 +150,8 @@ class EmulatorConfig:
             api_latency=self.api_latency,
             storage_latency=self.storage_latency,
             storage_bandwidth=self.storage_bandwidth,
+            scan_failed=self.fault_scan_failed,
+            scan_retryable=self.fault_scan_retryable,
         )
 
     def credentials(self) -> dict[str, tuple[str, str | None]]:

@@ -41,6 +41,15 @@ class StoredObject:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class PartSpec:
+    """What Create Upload was told about one part of a segmented upload (hex, lower case)."""
+
+    size: int
+    sha256: str
+    md5: str | None
+
+
 @dataclass(slots=True)
 class UploadRecord:
     """One Create Upload answer and what became of it."""

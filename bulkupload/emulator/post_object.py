@@ -16,7 +16,7 @@ from .core import StoredObject
 from .policy_check import CheckedPolicy, PolicyViolation, check_post
 from .s3_errors import reject
 from .state import STATE_KEY
-from .storage_gate import counted, storage_prelude
+from .storage_gate import counted, known_bucket, storage_prelude
 from .streaming import DATA_DIR_KEY, object_path, stream_to_disk, temp_file
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -28,7 +28,7 @@ async def post_object(request: web.Request) -> web.StreamResponse:
     early = await storage_prelude(request)
     if early is not None:
         return early
-    bucket = request.match_info["bucket"]
+    bucket = known_bucket(request)
     if not request.content_type.startswith("multipart/form-data"):
         raise reject(
             412,

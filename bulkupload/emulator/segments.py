@@ -6,23 +6,20 @@ in the query string, checked like S3 checks a presigned URL (signature, expiry, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 import urllib.parse
-from pathlib import Path
 
 from aiohttp import web
 
-from .checksums import ChecksumRefused, Digest, Expected, expected_from
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
-from .core import UploadRecord
+from .core import PartSpec, UploadRecord
+from .part_bodies import md5_header, receive_part
 from .s3_errors import reject
 from .state import STATE_KEY
-from .storage_gate import counted, storage_prelude
-from .streaming import DATA_DIR_KEY, stream_to_disk, temp_file
+from .storage_gate import counted, known_bucket, storage_prelude
+from .streaming import DATA_DIR_KEY
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -97,7 +94,7 @@ def segment_answers(
         )
         headers = {"x-amz-content-sha256": sha256, "content-length": str(segment["size"])}
         if isinstance(md5, str):
-            headers["content-md5"] = base64.b64encode(binascii.unhexlify(md5)).decode()
+            headers["content-md5"] = md5_header(md5)
         answer: dict[str, object] = {"size": segment["size"], "sha256": sha256}
         if isinstance(md5, str):  # published as a string: absent rather than null
             answer["md5"] = md5
@@ -115,7 +112,7 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
     early = await storage_prelude(request)
     if early is not None:
         return early
-    bucket, key, query = request.match_info["bucket"], request.match_info["key"], request.query
+    bucket, key, query = known_bucket(request), request.match_info["key"], request.query
     record = state.find_upload(query.get("uploadId", ""))
     try:
         number = int(query.get("partNumber", ""))
@@ -136,74 +133,13 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
     now = state.clock.now()
     if now >= expires or now >= record.expires:
         raise reject(403, "AccessDenied", "Request has expired")
-    if request.headers.get("x-amz-content-sha256", "").lower() != sha256:
-        raise reject(400, "XAmzContentSHA256Mismatch", "x-amz-content-sha256 must be as signed.")
-    if request.content_length != segment["size"]:
-        raise reject(400, "InvalidArgument", f"Content-Length must be {segment['size']}.")
     md5 = segment["md5"]
-    if isinstance(md5, str):
-        wanted = base64.b64encode(binascii.unhexlify(md5)).decode()
-        if request.headers.get("Content-MD5") != wanted:
-            raise reject(400, "InvalidDigest", "Content-MD5 is missing or not as given.")
-    promised = _promised(request)
-    md5_digest, sha_digest = hashlib.md5(), hashlib.sha256()
-    checksum = promised.digest()
-    digests: list[Digest] = [md5_digest, sha_digest]
-    if checksum is not None:
-        digests.append(checksum)
+    spec = PartSpec(int(str(segment["size"])), sha256, md5 if isinstance(md5, str) else None)
     final = app[DATA_DIR_KEY] / "parts" / f"{record.uuid}.{number}"
-    async with temp_file(app[DATA_DIR_KEY], final) as fd:
-        size = await stream_to_disk(
-            request, request.content.read, fd, int(str(segment["size"])), digests
-        )
-        _check_segment(size, md5_digest.hexdigest(), sha_digest.hexdigest(), segment)
-        try:
-            promised.verify(md5_digest.digest(), checksum)
-        except ChecksumRefused as refused:
-            raise reject(refused.status, refused.code, refused.message) from None
-    segment["etag"] = md5_digest.hexdigest()
+    received = await receive_part(request, spec, final)
+    segment["etag"] = received.etag
     segment["path"] = str(final)
-    headers = {"ETag": f'"{segment["etag"]}"', **promised.response_headers(checksum)}
-    return web.Response(status=200, headers=headers)
-
-
-def _promised(request: web.Request) -> Expected:
-    """Like any S3 PUT: a Content-MD5 or x-amz-checksum-* header is checked on the bytes too."""
-    try:
-        return expected_from(
-            {
-                name.lower(): value
-                for name, value in request.headers.items()
-                if name.lower() == "content-md5" or name.lower().startswith("x-amz-checksum-")
-            }
-        )
-    except ChecksumRefused as refused:
-        raise reject(refused.status, refused.code, refused.message) from None
-
-
-def _check_segment(size: int, md5: str, sha256: str, segment: dict[str, object]) -> None:
-    if size != segment["size"]:
-        raise reject(400, "IncompleteBody", "The body is shorter than Content-Length.")
-    if sha256 != segment["sha256"]:
-        raise reject(400, "XAmzContentSHA256Mismatch", "The body's SHA-256 is not as signed.")
-    if segment["md5"] is not None and md5 != segment["md5"]:
-        raise reject(400, "BadDigest", "The Content-MD5 you specified did not match.")
-
-
-def assemble_parts(parts: list[Path], final: Path) -> tuple[int, str]:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.md5()
-    size = 0
-    with final.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as source:
-                while chunk := source.read(1024 * 1024):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-    for part in parts:
-        part.unlink(missing_ok=True)
-    return size, digest.hexdigest()
+    return web.Response(status=200, headers=received.headers)
 
 
 def add_segment_routes(app: web.Application) -> None:

@@ -153,6 +153,11 @@ class RunningEmulator:
         result: list[dict[str, Any]] = self.admin_get("/_emulator/uploads")
         return result
 
+    def v21_uploads(self) -> list[dict[str, Any]]:
+        """Every v2.1 upload (`GET /_emulator/v21-uploads`)."""
+        result: list[dict[str, Any]] = self.admin_get("/_emulator/v21-uploads")
+        return result
+
     def objects(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.admin_get("/_emulator/objects")
         return result

@@ -1,7 +1,7 @@
 """Everything one running emulator knows (`EmulatorState` at `app[STATE_KEY]`) and what it counts.
 
-The state is built from the shared records (`core`) and holds the Documents store; the Documents
-store needs only the clock and the uploads, so it imports nothing from here.
+The state is built from the shared records (`core`) and holds the Documents store and the v2.1
+uploads store; they need only the clock (and v1 uploads), so they import nothing from here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .core import Clock, StoredObject, UploadRecord
 from .documents.store import DocumentsStore
+from .unified.model import UnifiedStore
 
 
 class EmulatorState:
@@ -33,6 +34,7 @@ class EmulatorState:
         # Set when storage is external (SeaweedFS): refreshes `objects` and `UploadRecord.stored`.
         self.storage_sync: Callable[[], Awaitable[None]] | None = None
         self.documents = DocumentsStore(self.clock, self.uploads)
+        self.unified = UnifiedStore(self.clock)  # v2.1 uploads: a store of their own
 
     async def sync_storage(self) -> None:
         """Bring `objects` and each upload's `stored` up to date (a no-op for local storage)."""
@@ -67,6 +69,7 @@ class Counters:
     storage_peak_in_flight: int = 0
     storage_errors: Counter[str] = field(default_factory=Counter)  # by S3 error code
     faults_injected: Counter[str] = field(default_factory=Counter)
+    v21_status_polls: int = 0  # v2.1 status GETs answered 200 (each one a poll of the scan)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -81,6 +84,7 @@ class Counters:
             "storage_peak_in_flight": self.storage_peak_in_flight,
             "storage_errors": dict(self.storage_errors),
             "faults_injected": dict(self.faults_injected),
+            "v21_status_polls": self.v21_status_polls,
         }
 
     def reset(self) -> None:

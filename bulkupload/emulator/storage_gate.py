@@ -1,5 +1,5 @@
-"""What every storage request (POST Object, segment PUT) goes through around its own work:
-counting, injected faults, and the checks S3 makes before reading any body."""
+"""What every storage request (POST Object, segment and v2.1 part PUTs) goes through around its
+own work: counting, injected faults, and the checks S3 makes before reading any body."""
 
 from __future__ import annotations
 
@@ -45,17 +45,18 @@ def counted(handler: StorageHandler) -> StorageHandler:
 
 
 async def storage_prelude(request: web.Request) -> web.Response | None:
-    """Checks and faults shared by POST Object and segment PUTs; a Response ends the request."""
+    """Checks and faults shared by every storage request; a Response ends the request."""
     app = request.app
-    config, state, faults, rng = app[CONFIG_KEY], app[STATE_KEY], app[FAULTS_KEY], app[RANDOM_KEY]
+    state, faults, rng = app[STATE_KEY], app[FAULTS_KEY], app[RANDOM_KEY]
     counters = state.counters
     if "Authorization" in request.headers:
         counters.storage_authorization_headers += 1
         raise reject(
             400,
             "InvalidArgument",
-            "Requests to storage must not carry an Authorization header "
-            "(only one auth mechanism allowed).",
+            # S3's own words for a presigned request that also carries an Authorization header.
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified",
         )
     if faults.storage_latency:
         await asyncio.sleep(faults.storage_latency)
@@ -76,7 +77,12 @@ async def storage_prelude(request: web.Request) -> web.Response | None:
         raise reject(
             411, "MissingContentLength", "You must provide the Content-Length HTTP header."
         )
-    bucket = request.match_info["bucket"]
-    if bucket not in {company.bucket for company in config.companies}:
-        raise reject(404, "NoSuchBucket", "The specified bucket does not exist.")
     return None
+
+
+def known_bucket(request: web.Request) -> str:
+    """The bucket the S3 path names, when it is one of the companies' (else 404 NoSuchBucket)."""
+    bucket = request.match_info["bucket"]
+    if bucket not in {company.bucket for company in request.app[CONFIG_KEY].companies}:
+        raise reject(404, "NoSuchBucket", "The specified bucket does not exist.")
+    return bucket

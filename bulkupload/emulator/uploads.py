@@ -9,15 +9,16 @@ may see or complete it. Every answer carries exactly the fields the contract pub
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 from pathlib import Path
 
 from aiohttp import web
 
 from .config import CONFIG_KEY
 from .core import Identity, StoredObject, UploadRecord
+from .part_bodies import assemble_parts
 from .replies import api_error
-from .segments import assemble_parts, plan_segments
+from .segments import plan_segments
 from .signers import SIGNER_KEY
 from .sigv4 import PostRequest, content_disposition
 from .state import STATE_KEY
@@ -25,6 +26,7 @@ from .streaming import DATA_DIR_KEY, object_path
 from .upload_records import (
     FORMS_KEY,
     deleted_unattached,
+    json_object,
     new_ulid,
     owned_upload,
     segmented_answer,
@@ -168,8 +170,9 @@ async def update_upload(request: web.Request) -> web.Response:
         final = object_path(app[DATA_DIR_KEY], record.bucket, record.key)
         parts = [Path(str(segment["path"])) for segment in record.segments]
         loop = asyncio.get_running_loop()
-        size, md5 = await loop.run_in_executor(None, assemble_parts, parts, final)
-        stored = StoredObject(record.bucket, record.key, size, md5, str(final))
+        digest = hashlib.md5()
+        size = await loop.run_in_executor(None, assemble_parts, parts, final, [digest])
+        stored = StoredObject(record.bucket, record.key, size, digest.hexdigest(), str(final))
         app[STATE_KEY].objects[(record.bucket, record.key)] = stored
         record.stored = stored
     segments = []
@@ -217,15 +220,8 @@ def _segment_problem(item: dict[str, object], segment: dict[str, object]) -> str
 
 
 async def _json_body(request: web.Request) -> dict[str, object] | web.Response:
-    body: object = {}
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return api_error(400, "Request body must be JSON.")
-    if not isinstance(body, dict):
-        return api_error(400, "Request body must be a JSON object.")
-    return body
+    body = await json_object(request)
+    return api_error(400, "Request body must be a JSON object.") if body is None else body
 
 
 def add_upload_routes(app: web.Application) -> None:

@@ -1,0 +1,21 @@
+"""Procore's v2.1 Unified File Uploads: Create, PUT parts to presigned URLs, Complete, Status.
+
+Create validates the body as published (400 with a v2 error body listing every problem) and
+answers a presigned URL per part; each PUT is a storage request like the v1 ones (counted,
+faults, latency) checked against the part's size, SHA-256 and MD5; the PATCH records partial
+progress (`receiving`) or joins the parts and checks the whole-file digests; status GETs renew
+part URLs while parts may arrive and end the emulated malware scan after `v21_scan_polls`.
+Only the creating identity may use an upload, in the scope it was created in; one left
+unassociated 24 h after creation is deleted for good. Parts stay in the emulator's own storage
+whatever `--storage` says (SeaweedFS mode included).
+
+This package's top level exports only the data (no `EmulatorState`), so the state can build
+its store without an import cycle; `routes.add_unified_routes` plugs the rest into an app.
+Document Management (a later part) sets `associated_to` on an upload it links.
+"""
+
+from __future__ import annotations
+
+from .model import UnifiedStore, UnifiedUpload
+
+__all__ = ["UnifiedStore", "UnifiedUpload"]

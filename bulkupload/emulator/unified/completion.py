@@ -1,0 +1,108 @@
+"""What happens to a v2.1 upload after its parts: the completing PATCH's checks, the parts joined
+into the object, the whole-file digests Create gave checked, then the (emulated) malware scan,
+which ends after `v21_scan_polls` status GETs: `available`, or `failed` when a fault says so."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from aiohttp import web
+
+from bulkupload.emulator.config import CONFIG_KEY, FAULTS_KEY
+from bulkupload.emulator.faults import RANDOM_KEY
+from bulkupload.emulator.part_bodies import assemble_parts
+from bulkupload.emulator.state import STATE_KEY
+from bulkupload.emulator.streaming import DATA_DIR_KEY
+
+from .model import (
+    AVAILABLE,
+    FAILED,
+    RECEIVING,
+    SCANNING,
+    AssembledObject,
+    UnifiedUpload,
+    UploadError,
+    remove_files,
+)
+from .plan import Detail, detail
+
+
+def etag_problems(upload: UnifiedUpload, part_etags: list[str | None]) -> list[Detail]:
+    """Why `part_etags` cannot be accepted: one entry per part, each one given matching the
+    bytes stored for that part (quotes and case aside)."""
+    if len(part_etags) != len(upload.parts):
+        message = f"{len(upload.parts)} entries expected (one per segment, in order)"
+        return [detail("PART_COUNT_MISMATCH", "part_etags", message)]
+    problems = []
+    for index, (given, part) in enumerate(zip(part_etags, upload.parts, strict=True)):
+        where = f"part_etags[{index}]"
+        if given is None:
+            continue
+        if part.etag is None:
+            problems.append(detail("INVALID_PART", where, f"part {index + 1} was not received"))
+        elif given.strip().strip('"').lower() != part.etag:
+            problems.append(
+                detail("INVALID_PART", where, f"not the ETag of part {index + 1}'s bytes")
+            )
+    return problems
+
+
+async def record_progress(app: web.Application, upload: UnifiedUpload, complete: bool) -> None:
+    """Accepted ETags: partial progress, or (all given) the upload is complete."""
+    if not complete:
+        upload.status = RECEIVING
+        return
+    # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
+    upload.status = SCANNING
+    paths = [Path(str(part.path)) for part in upload.parts]
+    final = app[DATA_DIR_KEY] / "unified" / upload.upload_id
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    loop = asyncio.get_running_loop()
+    size = await loop.run_in_executor(None, assemble_parts, paths, final, [md5, sha256])
+    for part in upload.parts:
+        part.path = None  # joined into the object, and deleted
+    upload.stored = AssembledObject(str(final), size, md5.hexdigest(), sha256.hexdigest())
+    given = {"sha256": (upload.sha256, sha256.hexdigest()), "md5": (upload.md5, md5.hexdigest())}
+    wrong = [name for name, (want, got) in given.items() if want is not None and want != got]
+    if wrong:
+        message = f"The file's {' and '.join(wrong)} is not the one given at create."
+        _fail(upload, UploadError("checksum_mismatch", message, retryable=False))
+        return
+    faults = app[FAULTS_KEY]
+    if faults.scan_failed and app[RANDOM_KEY].random() < faults.scan_failed:
+        app[STATE_KEY].counters.faults_injected["scan_failed"] += 1
+        upload.scan_verdict = _scan_error(retryable=faults.scan_retryable)
+    upload.scan_polls_left = app[CONFIG_KEY].v21_scan_polls
+    if not upload.scan_polls_left:
+        _end_scan(upload)
+
+
+def poll(upload: UnifiedUpload) -> None:
+    """A status GET: the scan of a completed upload ends once enough of them have been made."""
+    if upload.status != SCANNING or upload.stored is None:
+        return  # not complete, or still being joined (the completing PATCH has not returned)
+    if upload.scan_polls_left:
+        upload.scan_polls_left -= 1
+    else:
+        _end_scan(upload)
+
+
+def _end_scan(upload: UnifiedUpload) -> None:
+    if upload.scan_verdict is None:
+        upload.status = AVAILABLE
+    else:
+        _fail(upload, upload.scan_verdict)
+
+
+def _fail(upload: UnifiedUpload, error: UploadError) -> None:
+    """A failed upload keeps its digests for inspection; its bytes are of no use to anyone."""
+    upload.status, upload.error = FAILED, error
+    remove_files([upload.stored.path if upload.stored else None])
+
+
+def _scan_error(*, retryable: bool) -> UploadError:
+    if retryable:
+        return UploadError("scan_error", "The malware scan could not be completed.", True)
+    return UploadError("malware_detected", "The file did not pass the malware scan.", False)

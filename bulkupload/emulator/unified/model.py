@@ -1,0 +1,125 @@
+"""v2.1 uploads as the emulator keeps them: an upload and its parts, the statuses it goes through,
+and the store that deletes an upload for good 24 h after creation unless something associated it."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulkupload.emulator.core import Clock, PartSpec
+
+# The reference's status words (the tutorial's `complete` is only a way of showing SCANNING).
+READY, RECEIVING, SCANNING = "ready", "receiving", "scanning"
+AVAILABLE, FAILED = "available", "failed"
+OPEN = frozenset({READY, RECEIVING})  # parts may still arrive; a status GET renews their URLs
+UNASSOCIATED_LIFETIME = 24 * 3600  # PDM: associate within 24 h of creation or it is deleted
+
+
+@dataclass(slots=True)
+class Part:
+    """One segment of Create's body, and the bytes last PUT for it (a file of their own)."""
+
+    spec: PartSpec
+    etag: str | None = None  # MD5 hex of the last bytes stored, unquoted
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadError:
+    """The status answer's `error` once an upload failed."""
+
+    type: str
+    message: str
+    retryable: bool  # whether a new upload of the same file may succeed
+
+    def as_json(self) -> dict[str, object]:
+        return {"type": self.type, "message": self.message, "retryable": self.retryable}
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledObject:
+    """The parts joined in order, with the digests of the whole."""
+
+    path: str
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass(slots=True)
+class UnifiedUpload:
+    """One Create answer and what became of it."""
+
+    upload_id: str
+    owner: str  # Identity.client_id of the creator: the only one who may use it
+    company_id: int
+    project_id: int | None
+    created: float  # Clock time
+    expires_at: int  # Unix s (`upload_expires_at`): deleted then unless associated
+    file_name: str
+    file_size: int
+    content_type: str
+    uploader_tool_name: str | None
+    custom_metadata: dict[str, object]
+    sha256: str | None  # of the whole file, when Create gave one
+    md5: str | None
+    parts: list[Part]
+    status: str = READY
+    error: UploadError | None = None
+    stored: AssembledObject | None = None  # set once the completing PATCH joined the parts
+    scan_polls_left: int = 0  # status GETs still answered `scanning`
+    scan_verdict: UploadError | None = None  # decided at completion, shown when the scan ends
+    # Set by Document Management when it links this upload (a file_upload_id); nothing sets it
+    # yet. An associated upload is never deleted.
+    associated_to: str | None = None
+
+    @property
+    def parts_received(self) -> int:
+        return sum(part.etag is not None for part in self.parts)
+
+
+class UnifiedStore:
+    """Every v2.1 upload of one emulator, and the secret its part URLs are signed with."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.uploads: dict[str, UnifiedUpload] = {}
+        self.secret = os.urandom(32)
+        # Creation order is deadline order (one lifetime, a clock that only moves on), so
+        # deletion looks only at the oldest: no scan of every upload per request.
+        self._deadlines: deque[tuple[int, str]] = deque()
+
+    def add(self, upload: UnifiedUpload) -> None:
+        self.uploads[upload.upload_id] = upload
+        self._deadlines.append((upload.expires_at, upload.upload_id))
+
+    def find(self, upload_id: str) -> UnifiedUpload | None:
+        """The upload, unless it never existed or has been deleted."""
+        self.sweep()
+        return self.uploads.get(upload_id)
+
+    def sweep(self) -> None:
+        """Delete, with their bytes, the uploads left unassociated past their deadline."""
+        now = self.clock.now()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, upload_id = self._deadlines.popleft()
+            upload = self.uploads.get(upload_id)
+            if upload is not None and upload.associated_to is None:
+                del self.uploads[upload_id]
+                discard_files(upload)
+
+
+def discard_files(upload: UnifiedUpload) -> None:
+    """Remove what the upload holds on disk: stored parts and the assembled object."""
+    stored = upload.stored.path if upload.stored else None
+    remove_files([*(part.path for part in upload.parts), stored])
+
+
+def remove_files(paths: Iterable[str | None]) -> None:
+    """Unlink each file named (quick, so done on the loop: the emulator is no client)."""
+    for path in paths:
+        if path is not None:
+            Path(path).unlink(missing_ok=True)
