@@ -56,12 +56,14 @@ def test_mixed_tree_with_odd_names_and_a_50mb_file(runner: Runner, tmp_path: Pat
 
 def test_short_lived_instructions_and_slow_storage(make_runner, tmp_path: Path) -> None:
     runner = make_runner(upload_lifetime=1.0)
-    # Slow storage on the emulator's clock: each storage request takes 0.5 s of its time.
-    runner.emulator.set_faults(storage_clock_step=0.25)
+    # Slow storage on the emulator's clock: each storage request takes 0.6 s of its time, so
+    # instructions made while another file was sent expire before their own POST ends, and
+    # fresh ones, sent at once, never do (one file at a time: nothing else moves the clock).
+    runner.emulator.set_faults(storage_clock_step=0.6)
     expected = make_tree(tmp_path / "src", 30)
     report = tmp_path / "report.json"
     result = runner(
-        str(tmp_path / "src"), "--concurrency", "4", "--no-attach", "--report", str(report)
+        str(tmp_path / "src"), "--concurrency", "1", "--no-attach", "--report", str(report)
     )
     assert result.code == 0, result.stderr
     assert_all_stored(runner, expected)

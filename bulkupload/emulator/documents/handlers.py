@@ -172,13 +172,14 @@ async def update_file(request: web.Request) -> web.Response:
     try:
         c.store.update_file(c.identity, file, changes)
     except Refused as exc:
-        if exc.kind != "checked_out":
-            raise
-        # The one published refusal here: 409 {errors: {base: [...]}, error_type, file}.
         form = request.app[REFUSALS_KEY].next_form()
+        status, varied = refusals.answer(form, exc)
+        if exc.kind != "checked_out" and status != 409:
+            raise Rejected(status, varied) from None
+        # File PATCH publishes its 409, whatever the refusal: {errors: {base}, error_type, file}.
         body = {
             "errors": {"base": [refusals.sentence(form, exc)]},
-            "error_type": "checked_out",
+            "error_type": exc.kind,
             "file": conflict_file_json(c.store, c.shown, file),
         }
         raise Rejected(409, body) from None
