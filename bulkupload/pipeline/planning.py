@@ -13,6 +13,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulkupload.messages import Planned
 from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5
+from bulkupload.protocols.base import select
 from bulkupload.protocols.files import file_md5
 from bulkupload.results import failed, left_behind, skipped, walk_skip
 from bulkupload.state import StateRow, TransferRow, now_iso
@@ -97,6 +98,8 @@ async def _plan_one(
             dry_run.append(f"would skip: {entry.display_rel} ({decision.reason})")
         await results.send(skipped(entry, decision.reason, prior=row, md5=md5))
         return
+    # Before any API call: a size no protocol of this run takes fails here, with its reason.
+    select(stage.protocols, entry.size)
     item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
     if stage.control.stopping:
         await results.send(left_behind(item, "run interrupted", sending=False))
