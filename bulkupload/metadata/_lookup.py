@@ -20,9 +20,10 @@ for the run (memory: the values of the fields listed, plus one entry per distinc
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 
@@ -85,9 +86,9 @@ def _name(value: FieldValue) -> str:
 class _FieldValues:
     """What is known of one field's values so far."""
 
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    lock: anyio.Lock = dataclasses.field(default_factory=anyio.Lock)
     listing: _Index | None = None
-    searched: dict[str, FieldValue | Miss] = field(default_factory=dict)
+    searched: dict[str, FieldValue | Miss] = dataclasses.field(default_factory=dict)
 
 
 class ValueLookup:

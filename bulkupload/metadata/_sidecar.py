@@ -11,6 +11,7 @@ separated by `;` (quote the cell in a semicolon-separated file).
 from __future__ import annotations
 
 import csv
+import itertools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def parse_sidecar(lines: Iterable[str], *, source: str = "sidecar") -> Sidecar:
     if not first.strip():
         raise MetadataError(f"{source}: empty (the first line names the columns: path, ...)")
     delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
-    reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
     try:
         return _parse(reader, source)
     except csv.Error as exc:
@@ -94,33 +95,18 @@ def _parse(reader: Reader, source: str) -> Sidecar:
             keep.append(index)
     rows: dict[str, tuple[str, ...]] = {}
     lines_of: dict[str, int] = {}
+    width = len(header)
     for cells in reader:
-        _add_row(cells, reader.line_num, len(header), keep, rows, lines_of, source)
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line, or a row of empty cells a spreadsheet left
+        if any(cell.strip() for cell in cells[width:]):
+            raise MetadataError(f"{source} line {line}: {len(cells)} cells for {width} columns")
+        path = normalize_path(cells[0])
+        if not path:
+            raise MetadataError(f"{source} line {line}: values without a path")
+        if path in lines_of:
+            raise MetadataError(f"{source} line {line}: {path!r} is also on line {lines_of[path]}")
+        lines_of[path] = line
+        rows[path] = tuple(cells[i].strip() if i < len(cells) else "" for i in keep)
     return Sidecar(source, tuple(header[i] for i in keep), rows)
-
-
-def _add_row(
-    cells: list[str],
-    line: int,
-    width: int,
-    keep: list[int],
-    rows: dict[str, tuple[str, ...]],
-    lines_of: dict[str, int],
-    source: str,
-) -> None:
-    if not any(cell.strip() for cell in cells):
-        return  # a blank line, or a row of empty cells a spreadsheet left
-    if any(cell.strip() for cell in cells[width:]):
-        raise MetadataError(f"{source} line {line}: {len(cells)} cells for {width} columns")
-    path = normalize_path(cells[0])
-    if not path:
-        raise MetadataError(f"{source} line {line}: values without a path")
-    if path in lines_of:
-        raise MetadataError(f"{source} line {line}: {path!r} is also on line {lines_of[path]}")
-    lines_of[path] = line
-    rows[path] = tuple(cells[i].strip() if i < len(cells) else "" for i in keep)
-
-
-def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:
-    yield first
-    yield from rest
