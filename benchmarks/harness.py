@@ -108,11 +108,12 @@ def startup_cpu(*modules: str, tries: int = 3) -> float:
 class Emulator:
     """`bulkupload-emulator` in a subprocess with its own data dir, removed on exit."""
 
-    def __init__(self, workdir: Path, *flags: str) -> None:
+    def __init__(self, workdir: Path, *flags: str, in_memory: bool = True) -> None:
         # Stored bytes go to RAM when possible: disk writeback stalls would add noise that is
-        # neither the client's nor Procore's.
+        # neither the client's nor Procore's. Data sets bigger than RAM ask for the disk.
         shm = Path("/dev/shm")
-        root = shm if shm.is_dir() and os.access(shm, os.W_OK) else workdir
+        usable = in_memory and shm.is_dir() and os.access(shm, os.W_OK)
+        root = shm if usable else workdir
         self.data_dir = Path(tempfile.mkdtemp(prefix="bench-emulator-", dir=root))
         self.process = subprocess.Popen(
             [

@@ -14,7 +14,8 @@ import functools
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 from bulkupload.config import MAX_PART, MIN_PART
 from bulkupload.errors import FileChanged, StorageError, UnsupportedFileSize
@@ -69,40 +70,100 @@ def plan_parts(
     and MD5, in one pass.
 
     Blocking: run it in a worker thread; it gives up at the next chunk once `stop` is set.
-    FileChanged if the file is not as the walk listed it, or changes while it is read.
+    FileChanged if the file is not as the walk listed it, or changes while it is read. A file
+    of one part has the part's digests as its own (hashed once); a bigger one has its SHA-256s
+    computed in a second thread while this one reads and computes the MD5s (hashlib lets go of
+    the GIL), so one file's hashing uses two cores.
     """
     if part_size < 1:
         raise ValueError("part_size must be positive")
     if entry.size < 1:
         raise ValueError("a file in parts is not empty")
-    whole_md5 = hashlib.md5(usedforsecurity=False)
-    whole_sha = hashlib.sha256() if whole_sha256 else None
-    parts = []
     with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
         check_unchanged(entry, os.fstat(f.fileno()), "since it was listed")
+        if entry.size <= part_size:
+            plan = _one_part(f, entry, chunk_size, stop)
+            whole = (plan.sha256 if whole_sha256 else "", plan.md5)
+            parts = [plan]
+        else:
+            parts, whole = _many_parts(f, entry, part_size, chunk_size, stop, whole_sha256)
+        if f.read(1):
+            raise FileChanged(f"{entry.display_rel}: grew while being hashed")
+        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
+    return parts, whole[0], whole[1]
+
+
+def _chunks(
+    f: BinaryIO, entry: FileEntry, length: int, chunk_size: int, stop: threading.Event | None
+) -> Iterator[bytes]:
+    """`length` bytes of `f` in chunks; FileChanged when the file ends first."""
+    todo = length
+    while todo > 0:
+        if stop is not None and stop.is_set():
+            raise concurrent.futures.CancelledError
+        data = f.read(min(chunk_size, todo))
+        if not data:
+            raise FileChanged(f"{entry.display_rel}: shrank while being hashed")
+        todo -= len(data)
+        yield data
+
+
+def _one_part(
+    f: BinaryIO, entry: FileEntry, chunk_size: int, stop: threading.Event | None
+) -> PartPlan:
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    for data in _chunks(f, entry, entry.size, chunk_size, stop):
+        sha.update(data)
+        md5.update(data)
+    return PartPlan(size=entry.size, sha256=sha.hexdigest(), md5=md5.hexdigest())
+
+
+def _many_parts(
+    f: BinaryIO,
+    entry: FileEntry,
+    part_size: int,
+    chunk_size: int,
+    stop: threading.Event | None,
+    whole_sha256: bool,
+) -> tuple[list[PartPlan], tuple[str, str]]:
+    whole_md5 = hashlib.md5(usedforsecurity=False)
+    whole_sha = hashlib.sha256() if whole_sha256 else None
+    sizes, md5s = [], []
+    shas: list[concurrent.futures.Future[str]] = []
+    # Three chains of digests, each in order: the SHA-256s in one helper, the whole file's MD5
+    # in another, the part's MD5 here (MD5 is the slowest of them, so it is split in two).
+    with (
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bulkupload-sha") as shas_of,
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bulkupload-md5") as md5_of,
+    ):
+        pending: list[concurrent.futures.Future[None]] = []
         left = entry.size
         while left > 0:
             length = min(part_size, left)
             left -= length
             sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-            todo = length
-            while todo > 0:
-                if stop is not None and stop.is_set():
-                    raise concurrent.futures.CancelledError
-                data = f.read(min(chunk_size, todo))
-                if not data:
-                    raise FileChanged(f"{entry.display_rel}: shrank while being hashed")
-                sha.update(data)
+            for data in _chunks(f, entry, length, chunk_size, stop):
+                for done in pending:
+                    done.result()  # at most one chunk waits for the helpers
+                pending = [
+                    shas_of.submit(_update, data, sha, whole_sha),
+                    md5_of.submit(_update, data, whole_md5),
+                ]
                 md5.update(data)
-                whole_md5.update(data)
-                if whole_sha is not None:
-                    whole_sha.update(data)
-                todo -= len(data)
-            parts.append(PartPlan(size=length, sha256=sha.hexdigest(), md5=md5.hexdigest()))
-        if f.read(1):
-            raise FileChanged(f"{entry.display_rel}: grew while being hashed")
-        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
-    return parts, whole_sha.hexdigest() if whole_sha else "", whole_md5.hexdigest()
+            sizes.append(length)
+            md5s.append(md5.hexdigest())
+            shas.append(shas_of.submit(sha.hexdigest))  # in order, after the part's last chunk
+        parts = [
+            PartPlan(size=n, sha256=s.result(), md5=m)
+            for n, s, m in zip(sizes, shas, md5s, strict=True)
+        ]
+    return parts, (whole_sha.hexdigest() if whole_sha else "", whole_md5.hexdigest())
+
+
+def _update(data: bytes, *digests: Any) -> None:
+    for digest in digests:
+        if digest is not None:
+            digest.update(data)
 
 
 async def hash_parts(
