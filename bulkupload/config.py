@@ -35,6 +35,8 @@ from .state import DEFAULT_STATE_PATH
 from .urls import url_refusal
 
 API_VERSIONS = ("1.1", "1.0", "2.1")
+Destination = Literal["documents", "document-management"]
+DESTINATIONS: tuple[Destination, ...] = ("documents", "document-management")
 #: v2.1 parts: every part but the last must be over 5 MiB; none may exceed 100 MiB.
 MIN_PART, MAX_PART = 5 << 20, 100 << 20
 #: Fewer, bigger requests cost less per byte; smaller parts lose less to a kill (a resumed
@@ -112,6 +114,17 @@ class Settings:
     part_size: int = DEFAULT_PART_SIZE
     progress: Literal["auto", "tty", "plain", "none"] = "auto"
     retry_backoff: bool = True
+    # Where files land: the Documents tool (folders), or Document Management (metadata from
+    # `rules` and `sidecar`; a conflicting workflow ended with `terminate_workflows`, a reason,
+    # and `terminated_status`, the status the ended revision takes).
+    destination: Destination = "documents"
+    rules: Path | None = None
+    sidecar: Path | None = None
+    terminate_workflows: str | None = None
+    terminated_status: str | None = None
+    # A dry run into Document Management writes the files whose metadata is not ready here,
+    # as a sheet to fill in and give back as `sidecar`.
+    metadata_sheet: Path | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.concurrency > 512:
@@ -120,7 +133,13 @@ class Settings:
             raise ConfigError("--retries must be 0 or more")
         if self.api_version not in API_VERSIONS:
             raise ConfigError(f"--api-version must be 1.1, 1.0 or 2.1, not {self.api_version!r}")
-        if self.api_version == "2.1" and self.attach:
+        if self.destination not in DESTINATIONS:
+            raise ConfigError(
+                f"--to must be documents or document-management, not {self.destination!r}"
+            )
+        if self.destination == "document-management":
+            self._check_document_management()
+        elif self.api_version == "2.1" and self.attach:
             raise ConfigError(
                 "--api-version 2.1: Procore's Documents tool takes v1 uploads only; stage the "
                 "bytes with --no-attach (Procore deletes them 24 h after creation unless a "
@@ -138,6 +157,22 @@ class Settings:
             raise ConfigError("--segment-size must be between 5 MiB and 5 GiB (Procore's limits)")
         if not 0 < self.segment_threshold <= 5 << 30:
             raise ConfigError("--segment-threshold must be above 0 and at most 5 GiB")
+
+    def _check_document_management(self) -> None:
+        if self.target.kind != "project":
+            raise ConfigError("--to document-management: Document Management belongs to a project")
+        if self.api_version != "2.1":
+            raise ConfigError(
+                "--to document-management takes v2.1 uploads only (--api-version 2.1, the "
+                f"default there), not {self.api_version}"
+            )
+        if self.rules is None and self.sidecar is None:
+            raise ConfigError(
+                "--to document-management needs the files' metadata: --rules FILE.toml and/or "
+                "--sidecar FILE.csv"
+            )
+        if (self.terminate_workflows is None) != (self.terminated_status is None):
+            raise ConfigError("--terminate-workflows and --terminated-status go together")
 
 
 def check_url(url: str, *, allow_http: bool) -> None:

@@ -30,6 +30,8 @@ BulkUploadError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class BulkUploadError(Exception):
     """Root of every error bulkupload raises on purpose."""
@@ -65,6 +67,7 @@ class ApiError(BulkUploadError):
         *,
         retry_after: float | None = None,
         call: str | None = None,
+        details: tuple[Mapping[str, object], ...] = (),
     ) -> None:
         where = f" ({call})" if call else ""
         super().__init__(f"Procore API {status}{where}: {message}")
@@ -72,6 +75,13 @@ class ApiError(BulkUploadError):
         self.message = message
         self.retry_after = retry_after
         self.call = call
+        self.details = details
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        """The v2 error body's machine-readable reasons (`error.code`, `details[].reason_code`):
+        what a client may branch on, never the message."""
+        return tuple(str(d["reason_code"]) for d in self.details if "reason_code" in d)
 
 
 class RateLimited(ApiError):

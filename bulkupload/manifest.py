@@ -79,8 +79,13 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
     if display != result.rel:
         raw = result.rel.encode("utf-8", "surrogateescape")
         record["path_bytes_b64"] = base64.b64encode(raw).decode("ascii")
-    if placed is not None and placed.action is not None:
-        record["action"] = placed.action
+    if placed is not None:
+        if placed.action is not None:
+            record["action"] = placed.action
+        if placed.document_upload_id is not None:
+            record["document_upload_id"] = placed.document_upload_id
+        if placed.revision_id is not None:
+            record["revision_id"] = placed.revision_id
     return record
 
 

@@ -93,12 +93,15 @@ WalkItem = FileEntry | SkippedEntry
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where a file landed in Procore, as far as its destination tells (Documents: the file,
-    its folder and the version number); `action` says what placing did."""
+    its folder and the version number; Document Management: the document upload and the
+    revision); `action` says what placing did."""
 
     file_id: int | None = None
     folder_id: int | None = None
     version: int | None = None
     action: str | None = None
+    document_upload_id: str | None = None
+    revision_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

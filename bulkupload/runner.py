@@ -14,7 +14,9 @@ import anyio.to_thread
 
 from .config import Credentials, Settings
 from .destinations.base import Destination
+from .destinations.document_management import DocumentManagement
 from .destinations.documents import Documents
+from .destinations.pdm_setup import DryRunCheck, document_management
 from .destinations.storage_only import StorageOnly
 from .errors import BulkUploadError
 from .events import EventBus, Subscriber
@@ -25,6 +27,7 @@ from .pipeline.recording import StateJournal
 from .pipeline.run import finish, run_stages
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
 from .procore.client import ApiClient
+from .procore.pdm import PdmApi
 from .procore.ratelimit import RateLimitPacer
 from .procore.sessions import make_api_session, make_storage_session
 from .progress import Progress
@@ -112,12 +115,16 @@ def api_client(
     return tokens, api
 
 
-def destination_for(settings: Settings, api: ApiClient) -> Destination:
-    if settings.attach:
-        return Documents(
-            api, settings.target, folder=settings.folder, on_conflict=settings.on_conflict
-        )
-    return StorageOnly(settings.target)
+async def destination_for(
+    settings: Settings, api: ApiClient, store: AsyncStateStore
+) -> Destination:
+    if not settings.attach:
+        return StorageOnly(settings.target)
+    if settings.destination == "document-management":
+        pdm = PdmApi(api, settings.target, settings.company_id)
+        journal = StateJournal(store, DocumentManagement.key_for(settings.target))
+        return await document_management(settings, pdm, journal)
+    return Documents(api, settings.target, folder=settings.folder, on_conflict=settings.on_conflict)
 
 
 def protocols(settings: Settings, transport: Transport) -> Sequence[UploadProtocol]:
@@ -159,10 +166,12 @@ async def _run(
                 allow_http=settings.allow_http,
                 events=events,
             )
-            if not settings.dry_run:
-                await tokens.token()  # wrong credentials or an unreachable host stop here
-            destination = destination_for(settings, api)
+            # Wrong credentials or an unreachable host stop here (a dry run into Document
+            # Management reads the project's catalog: it needs the token too).
+            if not settings.dry_run or settings.destination == "document-management":
+                await tokens.token()
             async with await AsyncStateStore.open(settings.state) as store:
+                destination = await destination_for(settings, api, store)
                 transport = Transport(
                     api=api,
                     storage=storage,
@@ -186,6 +195,9 @@ async def _run(
                     run_id=await store.begin_run(destination.state_key),
                 )
                 outcome = await _run_stages(stage, tally, stop, abort)
+                check = getattr(destination, "check", None)
+                if isinstance(check, DryRunCheck):
+                    outcome.notes.extend(await check.close())
                 outcome.api_calls = api.stats.calls
                 outcome.rate_limited = api.stats.rate_limited
                 await finish(stage, outcome)

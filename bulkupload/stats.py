@@ -104,6 +104,7 @@ class RunOutcome:
     api_calls: int = 0
     rate_limited: int = 0
     run_id: int | None = None
+    notes: list[str] = field(default_factory=list)  # a destination's own report, as lines
 
     @property
     def failures(self) -> list[tuple[str, str]]:

@@ -46,6 +46,7 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
             f"  {outcome.gone_count} files uploaded before are gone from SOURCE "
             "(nothing deleted in Procore; listed in --report)"
         )
+    lines.extend(f"  {note}" for note in outcome.notes)
     if tally.unplaced and not settings.dry_run:
         lines.extend(unplaced_warning(outcome, settings))
     if outcome.stopped_by is not None:

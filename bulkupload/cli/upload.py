@@ -10,7 +10,14 @@ from typing import Any
 
 import anyio
 
-from ..config import API_VERSIONS, DEFAULT_MANIFEST, DEFAULT_STATE, Settings, parse_size
+from ..config import (
+    API_VERSIONS,
+    DEFAULT_MANIFEST,
+    DEFAULT_STATE,
+    DESTINATIONS,
+    Settings,
+    parse_size,
+)
 from ..errors import ConfigError
 from ..runner import upload
 from ..sources import source_prefixes
@@ -59,6 +66,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="files in flight at once, and instructions prepared ahead at most (default 8)",
+    )
+    add(
+        "--to",
+        choices=list(DESTINATIONS),
+        help="where files land: the Documents tool, mirroring folders (default), or Document "
+        "Management, each file a revision with metadata from --rules/--sidecar (v2.1 uploads)",
+    )
+    add(
+        "--rules",
+        type=Path,
+        metavar="TOML",
+        help="Document Management: rules that give each path its field values (see README)",
+    )
+    add(
+        "--sidecar",
+        type=Path,
+        metavar="CSV",
+        help="Document Management: field values per path (first column `path`); wins over rules",
+    )
+    add(
+        "--terminate-workflows",
+        metavar="REASON",
+        help="Document Management: end a workflow that blocks a new revision, with this reason",
+    )
+    add(
+        "--terminated-status",
+        metavar="STATUS",
+        help="Document Management: the status (label or code) an ended revision takes",
+    )
+    add(
+        "--metadata-sheet",
+        type=Path,
+        metavar="CSV",
+        help="Document Management dry run: write the files whose metadata is not ready here, to "
+        "fill in and give back as --sidecar (default: beside the manifest)",
     )
     add(
         "--folder",
@@ -201,12 +243,19 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     ):
         if (value := pick(name)) is not None:
             values[name] = value
-    for name in ("manifest", "state", "report", "log_file"):
+    for name in ("manifest", "state", "report", "log_file", "rules", "sidecar", "metadata_sheet"):
         if (value := pick(name)) is not None:
             values[name] = Path(value)
     for name in ("follow_symlinks", "checksum", "dry_run"):
         values[name] = bool(pick(name, False))
     values["attach"] = not bool(pick("no_attach", False))
+    for name in ("terminate_workflows", "terminated_status"):
+        if (value := pick(name)) is not None:
+            values[name] = str(value)
+    if (to := pick("to")) is not None:
+        values["destination"] = to
+        if to == "document-management" and "api_version" not in values:
+            values["api_version"] = "2.1"  # the only uploads Document Management takes
     return Settings(
         sources=tuple(sources),
         target=target,

@@ -41,6 +41,17 @@ class Destination(Protocol):
         ...
 
     @property
+    def linger(self) -> float:
+        """Seconds a batch waits to fill up to `max_batch` (0 for one-at-a-time places)."""
+        ...
+
+    @property
+    def checks_in_dry_run(self) -> bool:
+        """Whether a dry run locates each file (read-only calls: a metadata check), rather
+        than only comparing the tree with the state."""
+        ...
+
+    @property
     def deadline(self) -> float:
         """Seconds after storing after which Procore deletes an upload never placed."""
         ...

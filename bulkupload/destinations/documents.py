@@ -46,6 +46,8 @@ class Documents:
 
     name = "documents"
     max_batch = 1
+    linger = 0.0
+    checks_in_dry_run = False  # a dry run asks nothing of Procore here
     places = True
     deadline = UNATTACHED_LIFETIME
 

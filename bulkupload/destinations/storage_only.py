@@ -20,6 +20,8 @@ class StorageOnly:
 
     name = "storage only"
     max_batch = 1
+    linger = 0.0
+    checks_in_dry_run = False  # a dry run asks nothing of Procore here
     places = False
     deadline = UNATTACHED_LIFETIME
     sent_keys: tuple[str, ...] = ()

@@ -30,7 +30,8 @@ async def place_stage(
 ) -> None:
     destination = stage.destination
     async with placeable, results:
-        async for batch in batched(placeable, destination.max_batch, PLACE_LINGER):
+        linger = max(destination.linger, PLACE_LINGER)
+        async for batch in batched(placeable, destination.max_batch, linger):
             failure = functools.partial(_all_failed, batch, destination.deadline)
             async with per_file(stage.control, results, failure):
                 for result in await destination.place(batch):

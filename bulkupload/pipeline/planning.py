@@ -103,7 +103,7 @@ async def _plan_one(
     item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
     if stage.control.stopping:
         await results.send(left_behind(item, "run interrupted", sending=False))
-    elif settings.dry_run:
+    elif settings.dry_run and not stage.destination.checks_in_dry_run:
         dry_run.append(f"would upload: {entry.display_rel}")
         await results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
     else:

@@ -21,7 +21,7 @@ from bulkupload.models import FileResult
 from bulkupload.procore.routes import target_errors
 from bulkupload.protocols.base import select
 from bulkupload.protocols.files import restat
-from bulkupload.results import failed, left_behind
+from bulkupload.results import failed, left_behind, skipped
 
 from .control import Stage
 from .rule import per_file
@@ -68,6 +68,10 @@ async def prepare_stage(
                 located = await destination.locate(item)
                 if isinstance(located, FileResult):
                     await results.send(located)
+                    continue
+                if stage.settings.dry_run:  # checked (read-only), nothing sent
+                    reason = "dry run: would upload"
+                    await results.send(skipped(item.entry, reason, prior=item.prior))
                     continue
                 stage.ledger.planned(located)
                 if located.resume is not None:

@@ -12,6 +12,7 @@ how a stop, whatever its cause, leaves no file unaccounted for.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
@@ -69,6 +70,10 @@ class StateJournal:
     async def part_stored(self, rel: str, upload_id: str, number: int, etag: str) -> None:
         with anyio.CancelScope(shield=True):
             await self._store.part_stored(self._key, rel, upload_id, number, etag)
+
+    async def document_uploads_made(self, made: Sequence[tuple[str, str]]) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._store.note_document_uploads(self._key, made)
 
 
 async def record_stage(

@@ -78,8 +78,11 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     stored_send, stored_recv = anyio.create_memory_object_stream[Stored](concurrency)
     work.start_soon(walk_stage, stage, walked_send)
     work.start_soon(plan_stage, stage, walked_recv, planned_send, results.clone())
+    batch = stage.destination.max_batch
     if stage.destination.places:
-        placeable_send, placeable_recv = anyio.create_memory_object_stream[Stored](concurrency)
+        # A batching destination's next batch fills while it places one: room for a batch.
+        room = max(concurrency, batch)
+        placeable_send, placeable_recv = anyio.create_memory_object_stream[Stored](room)
         work.start_soon(checkpoint_stage, stage, stored_recv, placeable_send)
     else:  # nothing to place: a stored file is done, no checkpoint needed
         placeable_recv = stored_recv
@@ -90,6 +93,8 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
         work.start_soon(
             send_stage, stage, tickets_recv.clone(), stored_send.clone(), results.clone()
         )
+    # One file at a time: a placement per transfer slot; in batches: one batch at a time.
+    for _ in range(concurrency if batch == 1 else 1):
         work.start_soon(place_stage, stage, placeable_recv.clone(), results.clone())
     # Each task holds its own clones; closing the originals lets each loop end with its inputs.
     for stream in (planned_recv, tickets_send, tickets_recv, stored_send, placeable_recv):

@@ -15,6 +15,7 @@ from multidict import CIMultiDictProxy
 __all__ = [
     "MAX_ANSWER_BYTES",
     "MAX_STORAGE_ANSWER_BYTES",
+    "error_details",
     "procore_message",
     "read_capped",
     "retry_after_seconds",
@@ -115,3 +116,20 @@ def route(method: str, path: str) -> str:
 
 def size_text(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
+
+
+def error_details(body: bytes) -> tuple[dict[str, object], ...]:
+    """The structured part of a v2 error body (`{"error": {"code", "details": [...]}}`): each
+    detail object, and the error's own `code` as a detail's `reason_code` when it has none."""
+    try:
+        data = jsonlib.loads(body) if body.strip() else None
+    except ValueError:
+        return ()
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return ()
+    details = [dict(d) for d in error.get("details") or [] if isinstance(d, dict)]
+    code = error.get("code")
+    if isinstance(code, str) and code and not any("reason_code" in d for d in details):
+        details.append({"reason_code": code})
+    return tuple(details)

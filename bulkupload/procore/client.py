@@ -34,6 +34,7 @@ from bulkupload.errors import (
 from bulkupload.events import EventBus
 from bulkupload.procore.answers import (
     MAX_ANSWER_BYTES,
+    error_details,
     procore_message,
     read_capped,
     retry_after_seconds,
@@ -260,9 +261,10 @@ class ApiClient:
             raise ApiUnavailable(
                 status, message, retry_after=retry_after_seconds(headers), call=call
             )
+        details = error_details(body)
         if status == 404:
-            raise NotFound(status, message, call=call)
-        raise ApiError(status, message, call=call)
+            raise NotFound(status, message, call=call, details=details)
+        raise ApiError(status, message, call=call, details=details)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,10 @@ class AsyncStateStore:
         """See `StateStore.transfers`."""
         return await self._run(self._store.transfers, target_key, rels)
 
+    async def note_document_uploads(self, target_key: str, made: Sequence[tuple[str, str]]) -> None:
+        """See `StateStore.note_document_uploads`."""
+        await self._run(self._store.note_document_uploads, target_key, made)
+
     async def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """See `StateStore.mark_seen`."""
         await self._run(self._store.mark_seen, target_key, rels, run_id)

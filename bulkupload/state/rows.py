@@ -13,9 +13,15 @@ from typing import Any
 
 from bulkupload.models import FileResult, printable
 
-SCHEMA_VERSION = 2
-#: What turns a state of an older version into this one (run in one transaction at open).
-MIGRATIONS = {1: ("ALTER TABLE files ADD COLUMN expires_at REAL",)}
+SCHEMA_VERSION = 3
+#: What turns a state of an older version into this one, step by step (one transaction).
+MIGRATIONS = {
+    1: ("ALTER TABLE files ADD COLUMN expires_at REAL",),
+    2: (
+        "ALTER TABLE files ADD COLUMN document_upload_id TEXT",
+        "ALTER TABLE files ADD COLUMN revision_id TEXT",
+    ),
+}
 
 ROW_STATUSES = ("uploaded", "skipped", "failed", "sent")
 """`sent`: the bytes are in storage but the file is not placed yet (not attached to Documents)."""
@@ -38,6 +44,8 @@ CREATE TABLE IF NOT EXISTS files (
     updated_at  TEXT    NOT NULL,
     seen_run    INTEGER,
     expires_at  REAL,
+    document_upload_id TEXT,
+    revision_id TEXT,
     PRIMARY KEY (target, rel)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS transfers (
@@ -70,13 +78,14 @@ CREATE TABLE IF NOT EXISTS runs (
 
 COLUMNS = (
     "target, rel, size, mtime_ns, md5, upload_uuid, file_id, folder_id, version, status,"
-    " attempts, error, first_seen, updated_at, seen_run, expires_at"
+    " attempts, error, first_seen, updated_at, seen_run, expires_at, document_upload_id,"
+    " revision_id"
 )
 
 # Procore identity (file, folder, version) survives a failed retry so the next success can
 # add a version to the same document instead of creating a duplicate.
 UPSERT = f"""
-INSERT INTO files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (target, rel) DO UPDATE SET
     size = excluded.size,
     mtime_ns = excluded.mtime_ns,
@@ -90,7 +99,9 @@ ON CONFLICT (target, rel) DO UPDATE SET
     error = excluded.error,
     updated_at = excluded.updated_at,
     seen_run = excluded.seen_run,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    document_upload_id = COALESCE(excluded.document_upload_id, files.document_upload_id),
+    revision_id = COALESCE(excluded.revision_id, files.revision_id)
 """
 
 
@@ -115,6 +126,10 @@ class StateRow:
     seen_run: int | None
     # When Procore deletes the stored bytes of a 'sent' row (Unix seconds), if known.
     expires_at: float | None = None
+    # Document Management: the document upload made for these bytes, and the revision once
+    # submitted.
+    document_upload_id: str | None = None
+    revision_id: str | None = None
 
     @property
     def display_rel(self) -> str:
@@ -164,6 +179,8 @@ def upsert_params(
                 now,
                 run_id,
                 r.expires_at,
+                placed.document_upload_id if placed else None,
+                placed.revision_id if placed else None,
             )
         )
     return params

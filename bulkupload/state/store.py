@@ -146,6 +146,15 @@ class StateStore(TransferRecords):
                 done = (r.rel for r in results if r.disposition in _STORED)
                 forget_transfers(conn, target_key, done)
 
+    def note_document_uploads(self, target_key: str, made: Sequence[tuple[str, str]]) -> None:
+        """Document Management: the document upload made for each stored file `(rel, id)`,
+        recorded before it is used, so a run killed before submitting finishes with it."""
+        params = [(upload_id, target_key, rel_key(rel)) for rel, upload_id in made]
+        with self._write("record document uploads") as conn:
+            conn.executemany(
+                "UPDATE files SET document_upload_id = ? WHERE target = ? AND rel = ?", params
+            )
+
     def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """Note that `rels` still exist in run `run_id` (unchanged files that were not sent)."""
         params = [(run_id, target_key, rel_key(rel)) for rel in rels]
