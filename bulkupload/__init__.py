@@ -41,6 +41,7 @@ from .events import (
     FilesFound,
     Notice,
     Retried,
+    SendPlanned,
     WalkEnded,
 )
 from .models import Disposition, FileEntry, FileResult, Placement, SkippedEntry, Status, Target
@@ -78,6 +79,7 @@ __all__ = [
     "RateLimited",
     "Retried",
     "RunOutcome",
+    "SendPlanned",
     "Settings",
     "SkippedEntry",
     "StateError",

@@ -21,6 +21,7 @@ __all__ = [
     "FilesFound",
     "Notice",
     "Retried",
+    "SendPlanned",
     "Subscriber",
     "WalkEnded",
 ]
@@ -31,6 +32,15 @@ log = logging.getLogger("bulkupload")
 @dataclass(frozen=True, slots=True)
 class FilesFound:
     """The walk handed over `files` more entries (regular files or not) of `size` bytes."""
+
+    files: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendPlanned:
+    """The plan decided to send `files` more files of `size` bytes (not skipped, not refused):
+    what is left to do, for an ETA that counts no unchanged file."""
 
     files: int
     size: int
@@ -73,7 +83,7 @@ class Notice:
     text: str
 
 
-Event = FilesFound | WalkEnded | BytesMoved | Retried | FileDone | Notice
+Event = FilesFound | SendPlanned | WalkEnded | BytesMoved | Retried | FileDone | Notice
 Subscriber = Callable[[Event], None]
 
 

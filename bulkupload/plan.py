@@ -1,7 +1,7 @@
 """The decision for each file found, made once, without I/O: skip it, resume it, or send it.
 
 One home for the "unchanged" rule: a file is unchanged when its size is the state's and either
-its MD5 is (when the content was read, `--checksum`) or its mtime is.
+its MD5 is (when the content was read: `--checksum`, or only the mtime changed) or its mtime is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .models import FileEntry
 from .state import StateRow
 
-__all__ = ["Send", "Skip", "decide", "needs_md5", "unchanged"]
+__all__ = ["Send", "Skip", "decide", "needs_md5", "touched", "unchanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +30,25 @@ class Send:
 
 
 def needs_md5(entry: FileEntry, row: StateRow | None, *, checksum: bool) -> bool:
-    """Whether `decide` needs the file's content MD5: with `--checksum`, for a file of the same
-    size as a stored one (any other size is a change without reading a byte)."""
-    return checksum and row is not None and row.size == entry.size and row.md5 is not None
+    """Whether `decide` needs the file's content MD5: for a file of the same size as a stored
+    one, with `--checksum` always, else when only its mtime changed (a `touch`, a copy of the
+    share, a checkout: the same bytes must not become a new version). Another size is a change
+    without reading a byte."""
+    if row is None or row.size != entry.size or row.md5 is None:
+        return False
+    return checksum or (row.mtime_ns != entry.mtime_ns and row.status in ("uploaded", "sent"))
+
+
+def touched(entry: FileEntry, row: StateRow | None, md5: str | None) -> bool:
+    """Only the mtime changed: the content read is the content stored (the state then takes
+    the new mtime, so the next run need not read the file again)."""
+    return (
+        row is not None
+        and md5 is not None
+        and md5 == row.md5
+        and row.size == entry.size
+        and row.mtime_ns != entry.mtime_ns
+    )
 
 
 def unchanged(entry: FileEntry, row: StateRow, md5: str | None) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .events import BytesMoved, Event, FileDone, FilesFound, Retried, WalkEnded
+from .events import BytesMoved, Event, FileDone, FilesFound, Retried, SendPlanned, WalkEnded
 from .models import Disposition, FileResult, Status, printable
 
 __all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
@@ -31,6 +31,8 @@ class Tally:
 
     found: int = 0
     found_bytes: int = 0
+    to_send: int = 0  # files the plan decided to send, and their bytes
+    to_send_bytes: int = 0
     walk_done: bool = False
     uploaded: int = 0
     skipped: int = 0
@@ -56,6 +58,9 @@ class Tally:
         elif isinstance(event, FilesFound):
             self.found += event.files
             self.found_bytes += event.size
+        elif isinstance(event, SendPlanned):
+            self.to_send += event.files
+            self.to_send_bytes += event.size
         elif isinstance(event, Retried):
             self.retries_by_kind[event.kind] += 1
         elif isinstance(event, WalkEnded):

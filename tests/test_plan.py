@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupload.models import FileEntry
-from bulkupload.plan import Send, Skip, decide, needs_md5, unchanged
+from bulkupload.plan import Send, Skip, decide, needs_md5, touched, unchanged
 from bulkupload.state import StateRow
 
 ENTRY = FileEntry("/src/a.pdf", "a.pdf", size=3, mtime_ns=5)
@@ -32,9 +32,21 @@ def test_uploaded_and_unchanged_is_skipped_without_reading_it() -> None:
     )
 
 
-def test_a_changed_size_or_mtime_is_sent_again() -> None:
+def test_a_changed_size_is_sent_again_unread() -> None:
+    assert not needs_md5(ENTRY, row(size=4), checksum=False)
     assert decide(ENTRY, row(size=4), md5=None, places=True, now=NOW) == Send()
-    assert decide(ENTRY, row(mtime_ns=6), md5=None, places=True, now=NOW) == Send()
+
+
+def test_only_a_new_mtime_is_read_and_same_bytes_are_not_sent_again() -> None:
+    touched_row = row(mtime_ns=6)
+    assert needs_md5(ENTRY, touched_row, checksum=False)  # a touch: read the content
+    assert decide(ENTRY, touched_row, md5="m", places=True, now=NOW) == Skip(
+        "unchanged since last upload (same MD5)"
+    )
+    assert touched(ENTRY, touched_row, "m")  # the state takes the new mtime
+    assert decide(ENTRY, touched_row, md5="new", places=True, now=NOW) == Send()
+    assert not touched(ENTRY, touched_row, "new")
+    assert decide(ENTRY, touched_row, md5=None, places=True, now=NOW) == Send()
 
 
 def test_with_checksum_the_content_decides_not_the_mtime() -> None:

@@ -10,9 +10,10 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bulkupload.events import SendPlanned
 from bulkupload.messages import Planned
 from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
-from bulkupload.plan import Skip, decide, needs_md5
+from bulkupload.plan import Skip, decide, needs_md5, touched
 from bulkupload.protocols.base import select
 from bulkupload.protocols.files import file_md5
 from bulkupload.results import failed, left_behind, skipped, walk_skip
@@ -56,7 +57,7 @@ async def plan_stage(
     results: MemoryObjectSendStream[FileResult],
 ) -> None:
     settings, control = stage.settings, stage.control
-    dry_run = _DryRunLines()
+    planner = _Planner(stage, planned, results)
     async with batches, planned, results:
         async for batch in batches:
             rels = [item.rel for item in batch if isinstance(item, FileEntry)]
@@ -72,40 +73,58 @@ async def plan_stage(
                 if isinstance(item, SkippedEntry):
                     await results.send(walk_skip(item))
                     continue
-                row = rows.get(item.rel)
-                transfer = transfers.get(item.rel)
+                row, transfer = rows.get(item.rel), transfers.get(item.rel)
                 async with per_file(control, results, functools.partial(failed, item)):
-                    await _plan_one(stage, item, row, transfer, planned, results, dry_run.lines)
-            await dry_run.flush()
+                    await planner.plan(item, row, transfer)
+            await planner.end_batch()
 
 
-async def _plan_one(
-    stage: Stage,
-    entry: FileEntry,
-    row: StateRow | None,
-    transfer: TransferRow | None,
-    planned: MemoryObjectSendStream[Planned],
-    results: MemoryObjectSendStream[FileResult],
-    dry_run: list[str],
-) -> None:
-    settings = stage.settings
-    md5 = None
-    if needs_md5(entry, row, checksum=settings.checksum):
-        md5 = await anyio.to_thread.run_sync(file_md5, entry)
-    decision = decide(entry, row, md5=md5, places=stage.destination.places, now=time.time())
-    if isinstance(decision, Skip):
-        if settings.dry_run:
-            dry_run.append(f"would skip: {entry.display_rel} ({decision.reason})")
-        await results.send(skipped(entry, decision.reason, prior=row, md5=md5))
-        return
-    # Before any API call: a size no protocol of this run takes fails here, with its reason.
-    select(stage.protocols, entry.size)
-    item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
-    if stage.control.stopping:
-        await results.send(left_behind(item, "run interrupted", sending=False))
-    elif settings.dry_run and not stage.destination.checks_in_dry_run:
-        dry_run.append(f"would upload: {entry.display_rel}")
-        await results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
-    else:
-        stage.ledger.planned(item)
-        await planned.send(item)
+class _Planner:
+    """Plans one file after another; what a batch learnt goes out once per batch (the dry
+    run's lines, the new mtimes of files whose content did not change)."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        planned: MemoryObjectSendStream[Planned],
+        results: MemoryObjectSendStream[FileResult],
+    ) -> None:
+        self.stage, self.planned, self.results = stage, planned, results
+        self.dry_run = _DryRunLines()
+        self.touched: list[tuple[str, int]] = []
+
+    async def plan(
+        self, entry: FileEntry, row: StateRow | None, transfer: TransferRow | None
+    ) -> None:
+        stage, settings = self.stage, self.stage.settings
+        md5 = None
+        if needs_md5(entry, row, checksum=settings.checksum):
+            md5 = await anyio.to_thread.run_sync(file_md5, entry)
+        decision = decide(entry, row, md5=md5, places=stage.destination.places, now=time.time())
+        if isinstance(decision, Skip):
+            if touched(entry, row, md5):
+                self.touched.append((entry.rel, entry.mtime_ns))
+            await self.results.send(skipped(entry, decision.reason, prior=row, md5=md5))
+            return
+        # Before any API call: a size no protocol of this run takes fails here, with its reason.
+        select(stage.protocols, entry.size)
+        item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
+        if stage.control.stopping:
+            await self.results.send(left_behind(item, "run interrupted", sending=False))
+            return
+        stage.events.emit(SendPlanned(1, entry.size))
+        if settings.dry_run and not stage.destination.checks_in_dry_run:
+            self.dry_run.lines.append(f"would upload: {entry.display_rel}")
+            await self.results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
+        else:
+            stage.ledger.planned(item)
+            await self.planned.send(item)
+
+    async def end_batch(self) -> None:
+        await self.dry_run.flush()
+        if self.touched and not self.stage.settings.dry_run:
+            touched_now, self.touched = self.touched, []
+            try:
+                await self.stage.store.refresh_mtimes(self.stage.destination.state_key, touched_now)
+            except Exception as exc:
+                self.stage.control.fail(as_state_error(exc))

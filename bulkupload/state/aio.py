@@ -100,6 +100,10 @@ class AsyncStateStore:
         """See `StateStore.note_document_uploads`."""
         await self._run(self._store.note_document_uploads, target_key, made)
 
+    async def refresh_mtimes(self, target_key: str, touched: Sequence[tuple[str, int]]) -> None:
+        """See `StateStore.refresh_mtimes`."""
+        await self._run(self._store.refresh_mtimes, target_key, touched)
+
     async def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """See `StateStore.mark_seen`."""
         await self._run(self._store.mark_seen, target_key, rels, run_id)

@@ -155,6 +155,13 @@ class StateStore(TransferRecords):
                 "UPDATE files SET document_upload_id = ? WHERE target = ? AND rel = ?", params
             )
 
+    def refresh_mtimes(self, target_key: str, touched: Sequence[tuple[str, int]]) -> None:
+        """Files whose content was read and found unchanged under a new mtime `(rel, mtime_ns)`:
+        the rows take the new mtime (status and Procore identity stay)."""
+        params = [(mtime_ns, target_key, rel_key(rel)) for rel, mtime_ns in touched]
+        with self._write("record new mtimes") as conn:
+            conn.executemany("UPDATE files SET mtime_ns = ? WHERE target = ? AND rel = ?", params)
+
     def mark_seen(self, target_key: str, rels: Sequence[str], run_id: int) -> None:
         """Note that `rels` still exist in run `run_id` (unchanged files that were not sent)."""
         params = [(run_id, target_key, rel_key(rel)) for rel in rels]

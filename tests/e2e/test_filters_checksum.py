@@ -35,7 +35,10 @@ def test_include_and_exclude_patterns(runner: Runner, tmp_path: Path) -> None:
     assert len(runner.emulator.uploads()) == 2
 
 
-def test_touch_without_change_resends_unless_checksum(runner: Runner, tmp_path: Path) -> None:
+def test_a_touch_alone_sends_nothing_a_same_size_edit_is_sent(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was (newcomer audit W6): a `touch` made a new Procore version of identical content."""
     src = tmp_path / "src"
     write(src / "same.txt", b"same bytes")
     write(src / "edited.txt", b"old bytes!")
@@ -55,12 +58,17 @@ def test_touch_without_change_resends_unless_checksum(runner: Runner, tmp_path: 
     assert found["edited.txt"]["status"] == "uploaded"
     assert runner.emulator.counters()["storage_success"] == 1
 
-    # Without --checksum, size+mtime decide: the touched file is sent again (nothing lost).
+    # Without --checksum too: only the mtime changed, so the content is read, found the same,
+    # and nothing is sent; the state takes the new mtime.
     os.utime(src / "same.txt", (later + 60, later + 60))
     runner.emulator.reset_counters()
     assert runner(str(src), "--no-attach").code == 0
-    assert records(runner)["same.txt"]["status"] == "uploaded"
-    assert runner.emulator.counters()["storage_success"] == 1
+    assert records(runner)["same.txt"]["status"] == "skipped"
+    assert "unchanged since last upload (same MD5)" in str(records(runner)["same.txt"]["error"])
+    assert runner.emulator.counters()["api_calls"] == 0
+    again = runner(str(src), "--no-attach")  # and the next run need not read it again
+    assert records(runner)["same.txt"]["error"] == "unchanged since last upload (not attached)"
+    assert again.code == 0 and runner.emulator.counters()["storage_success"] == 0
 
 
 def test_several_sources_keep_their_names_and_own_files_stay_home(
