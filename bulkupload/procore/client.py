@@ -103,7 +103,22 @@ class ApiStats:
     calls: int = 0
     rate_limited: int = 0  # 429 answers received
     errors: int = 0  # requests that failed for good
-    by_route: Counter[str] = field(default_factory=Counter)
+    by_route: Counter[str] = field(default_factory=Counter)  # requests, retries not counted
+    sent_by_route: Counter[str] = field(default_factory=Counter)  # exchanges, retries counted
+    refused_by_route: Counter[str] = field(default_factory=Counter)  # 4xx/5xx or no answer
+    limited_by_route: Counter[str] = field(default_factory=Counter)  # 429s
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Per route: exchanges, errors and 429s (what Procore's API Call Activity Report
+        shows, and what it asks for when an app requests a higher limit)."""
+        return {
+            call: {
+                "calls": sent,
+                "errors": self.refused_by_route[call],
+                "rate_limited": self.limited_by_route[call],
+            }
+            for call, sent in sorted(self.sent_by_route.items())
+        }
 
 
 class ApiClient:
@@ -220,11 +235,23 @@ class ApiClient:
                 status, answer_headers = resp.status, resp.headers
                 body, complete = await read_capped(resp, self._max_answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self.stats.refused_by_route[request.call] += 1
+            if self._pacer is not None:
+                self._pacer.forget(ticket)
             if (tls := tls_failure(exc, url.host or "?")) is not None:
                 raise InsecureApi(tls, host=url.host or "?") from exc
             raise NetworkError(f"{method} {url.path}: {type(exc).__name__}: {exc}") from exc
+        except BaseException:  # cancelled: the call may have counted, and has no answer
+            if self._pacer is not None:
+                self._pacer.forget(ticket)
+            raise
         finally:
             self.stats.calls += 1
+            self.stats.sent_by_route[request.call] += 1
+        if status >= 400:
+            self.stats.refused_by_route[request.call] += 1
+            if status == 429:
+                self.stats.limited_by_route[request.call] += 1
         if self._pacer is not None:
             self._pacer.update(answer_headers, time.time(), ticket=ticket)
         # An error answer's prefix is enough for its message; a success must be whole.
