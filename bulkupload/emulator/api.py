@@ -32,7 +32,8 @@ __all__ = ["API_STATE_KEY", "ApiState", "add_api_routes", "api_middleware"]
 web.BaseRequest._seen_str_keys.update({"identity", "company_id"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?:/|$)")
+# A lookahead, not a consumed "/": `/companies/1/projects/200` must yield both scopes.
+SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?=/|$)")
 API_PREFIXES = ("/rest/", "/vapid/")
 PLACEHOLDER_RE = re.compile(r"\{[^}]+\}")
 
