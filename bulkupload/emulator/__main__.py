@@ -11,6 +11,13 @@ import sys
 from .config import EmulatorConfig
 from .server import start_site
 
+PDM_FAULTS = {
+    "pdm_verify_failed": "P(a PATCH item setting COMPLETED fails: storage cannot confirm it)",
+    "pdm_ml_error": "P(ML of a completed PDF upload ends in error)",
+    "pdm_submit_conflict": "P(a submitted upload fails with CONCURRENCY_CONFLICT)",
+    "pdm_submit_unknown": "P(a submitted upload fails with UNKNOWN_FAILURE)",
+}
+
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser = argparse.ArgumentParser(
@@ -78,15 +85,34 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         default="true",
         help="whether a failed scan's error says retryable (default true)",
     )
+    add(
+        "--pdm-processing-reads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Document Management: reads of an upload answered with ML/scraping in_progress",
+    )
+    add(
+        "--pdm-processing-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="Document Management: ML/scraping end this long after COMPLETED at the latest",
+    )
+    for name, what in PDM_FAULTS.items():
+        add(f"--fault-{name.replace('_', '-')}", type=float, default=0.0, metavar="P", help=what)
     add("--client", action="append", default=[], metavar="ID:SECRET", help="repeatable")
     add("--seed", type=int, default=None, help="seed fault randomness")
     args = parser.parse_args(argv)
     if args.upload_lifetime < 1:
         parser.error("--upload-lifetime must be at least 1 second")
-    if args.v21_scan_polls < 0:
-        parser.error("--v21-scan-polls must be 0 or more")
+    if args.v21_scan_polls < 0 or args.pdm_processing_reads < 0:
+        parser.error("--v21-scan-polls and --pdm-processing-reads must be 0 or more")
+    if args.pdm_processing_seconds < 0:
+        parser.error("--pdm-processing-seconds must be 0 or more")
     probabilities = ("fault_api_5xx", "fault_storage_5xx", "fault_reset", "fault_api_lost")
-    for name in (*probabilities, "fault_scan_failed"):
+    pdm_faults = tuple(f"fault_{name}" for name in PDM_FAULTS)
+    for name in (*probabilities, "fault_scan_failed", *pdm_faults):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
     config = EmulatorConfig(
@@ -111,6 +137,12 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         v21_status_words=args.v21_status_words,
         fault_scan_failed=args.fault_scan_failed,
         fault_scan_retryable=args.fault_scan_retryable == "true",
+        pdm_processing_reads=args.pdm_processing_reads,
+        pdm_processing_seconds=args.pdm_processing_seconds,
+        fault_pdm_verify_failed=args.fault_pdm_verify_failed,
+        fault_pdm_ml_error=args.fault_pdm_ml_error,
+        fault_pdm_submit_conflict=args.fault_pdm_submit_conflict,
+        fault_pdm_submit_unknown=args.fault_pdm_submit_unknown,
     )
     if args.client:
         clients = {}

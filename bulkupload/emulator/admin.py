@@ -18,7 +18,8 @@ ENDPOINTS = {
     "GET /_emulator/faults": "current fault settings",
     "POST /_emulator/faults": (
         "change fault settings (partial JSON, e.g. api_5xx, storage_5xx, reset, api_lost, "
-        "scan_failed, scan_retryable), returns the new settings"
+        "scan_failed, scan_retryable, pdm_verify_failed, pdm_ml_error, pdm_submit_conflict, "
+        "pdm_submit_unknown), returns the new settings"
     ),
     "POST /_emulator/expire-uploads": "expire every outstanding (unused) upload now",
     "GET /_emulator/clock": "the emulator's clock (Unix seconds) and its offset",
@@ -27,6 +28,13 @@ ENDPOINTS = {
     "GET /_emulator/v21-uploads": (
         "every v2.1 upload: owner, status, parts received, object md5/sha256, association"
     ),
+    "GET /_emulator/pdm/documents?project_id=P": (
+        "Document Management containers and their revisions in order: metadata, file, md5"
+    ),
+    "GET /_emulator/pdm/uploads[?project_id=P]": (
+        "every document upload (INCOMPLETE orphans, submitted, deleted): status, fields, file"
+    ),
+    "GET /_emulator/pdm/config": "Document Management set-up of each project, permissions",
 }
 
 
@@ -144,6 +152,9 @@ async def config(request: web.Request) -> web.Response:
             "max_upload_size": cfg.max_upload_size,
             "v21_scan_polls": cfg.v21_scan_polls,
             "v21_status_words": cfg.v21_status_words,
+            "pdm_projects": sorted(cfg.pdm_projects),
+            "pdm_processing_reads": cfg.pdm_processing_reads,
+            "pdm_processing_seconds": cfg.pdm_processing_seconds,
         }
     )
 

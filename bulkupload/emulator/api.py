@@ -3,6 +3,8 @@
 The middleware authenticates `/rest/` and `/vapid/` requests, checks `Procore-Company-Id` against
 the path, applies rate limits (headers on every answer), injected faults and latency, and counts
 calls by route template. Routes registered by other modules (Uploads, Documents) get all of it.
+Its own refusals take v1's `{"errors": ...}` body, except on routes whose family registered
+another way to refuse (`add_refuser`: Document Management's v2 body and published statuses).
 The limits themselves are counted in `rate_limits`.
 """
 
@@ -25,14 +27,22 @@ from .replies import api_error
 from .state import STATE_KEY
 from .uploads import add_upload_routes, create_upload
 
-__all__ = ["API_STATE_KEY", "ApiState", "add_api_routes", "api_middleware"]
+__all__ = [
+    "API_STATE_KEY",
+    "ApiState",
+    "Refuser",
+    "add_api_routes",
+    "add_refuser",
+    "api_middleware",
+]
 
 # The shared contract (state.EmulatorState) names these request keys as plain strings; aiohttp
 # would warn once per key, so mark them as seen.
 web.BaseRequest._seen_str_keys.update({"identity", "company_id"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?:/|$)")
+# A lookahead, not a consumed "/": `/companies/1/projects/200` must yield both scopes.
+SCOPE_RE = re.compile(r"/(projects|companies)/(\d+)(?=/|$)")
 API_PREFIXES = ("/rest/", "/vapid/")
 PLACEHOLDER_RE = re.compile(r"\{[^}]+\}")
 
@@ -52,6 +62,29 @@ class ApiState:
 
 
 API_STATE_KEY: web.AppKey[ApiState] = web.AppKey("emulator_api_state", ApiState)
+
+# Builds the middleware's refusal (status, sentence) for a family of routes.
+Refuser = Callable[[int, str], web.Response]
+REFUSERS_KEY: web.AppKey[list[tuple[re.Pattern[str], Refuser]]] = web.AppKey(
+    "emulator_refusers", list
+)
+
+
+def add_refuser(app: web.Application, path_pattern: str, refuser: Refuser) -> None:
+    """Requests whose path matches `path_pattern` get the middleware's refusals (401, 429,
+    injected 5xx, scope) from `refuser`, which may also answer another status."""
+    app[REFUSERS_KEY].append((re.compile(path_pattern), refuser))
+
+
+def _v1_refusal(status: int, message: str) -> web.Response:
+    return api_error(status, message)
+
+
+def _refuser(request: web.Request) -> Refuser:
+    for pattern, refuser in request.app[REFUSERS_KEY]:
+        if pattern.match(request.path):
+            return refuser
+    return _v1_refusal
 
 
 # ---- OAuth ---------------------------------------------------------------------------------
@@ -118,26 +151,26 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     limited, headers = rate_limit(
         app[CONFIG_KEY], app[API_STATE_KEY].windows, caller, state.clock.now()
     )
+    refuse = _refuser(request)
     if identity is None:
-        response: web.StreamResponse = web.json_response(
-            {"errors": "Unauthorized: the access token is missing, invalid or expired."},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="Procore", error="invalid_token"'},
+        response: web.StreamResponse = refuse(
+            401, "Unauthorized: the access token is missing, invalid or expired."
         )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="Procore", error="invalid_token"'
     elif limited is not None:
         counters.rate_limited += 1
-        response = api_error(429, "Rate limit exceeded.", **{"Retry-After": str(limited)})
+        response = refuse(429, "Rate limit exceeded.")
+        response.headers["Retry-After"] = str(limited)
     elif faults.api_5xx and app[RANDOM_KEY].random() < faults.api_5xx:
         counters.faults_injected["api_5xx"] += 1
         status = app[RANDOM_KEY].choice((500, 503))
-        response = api_error(
-            status, "Injected fault: please retry.", **{"Retry-After": str(faults.retry_after)}
-        )
+        response = refuse(status, "Injected fault: please retry.")
+        response.headers["Retry-After"] = str(faults.retry_after)
     else:
         request["identity"] = identity
         scoped = _scope(request)
-        if isinstance(scoped, web.Response):
-            response = scoped
+        if isinstance(scoped, tuple):
+            response = refuse(*scoped)
         else:
             request["company_id"] = scoped
             if request.match_info.route.handler is not create_upload:
@@ -147,7 +180,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                response = api_error(exc.status, exc.reason)
+                response = refuse(exc.status, exc.reason)
             if _answer_lost(request):
                 # The work is done; the client sees the connection drop instead of the answer,
                 # as when a proxy times out or a connection resets after the server committed.
@@ -177,34 +210,33 @@ def _authenticate(request: web.Request) -> Identity | None:
     return Identity(token.client_id)
 
 
-def _scope(request: web.Request) -> int | web.Response:
-    """The company id from the header, checked against the project/company in path or query."""
+def _scope(request: web.Request) -> int | tuple[int, str]:
+    """The company id from the header, checked against the project/company in path or query;
+    else the refusal (status, sentence)."""
     config = request.app[CONFIG_KEY]
     header = request.headers.get("Procore-Company-Id")
     if header is None or not header.strip():
-        return api_error(400, "Procore-Company-Id header is required.")
+        return (400, "Procore-Company-Id header is required.")
     try:
         company_id = int(header)
     except ValueError:
-        return api_error(400, "Procore-Company-Id header must be an integer.")
+        return (400, "Procore-Company-Id header must be an integer.")
     company = config.company(company_id)
     if company is None:
-        return api_error(404, f"Company {company_id} not found.")
+        return (404, f"Company {company_id} not found.")
     scopes = [(m.group(1), int(m.group(2))) for m in SCOPE_RE.finditer(request.path)]
     if "project_id" in request.query:
         try:
             scopes.append(("projects", int(request.query["project_id"])))
         except ValueError:
-            return api_error(400, "project_id must be an integer.")
+            return (400, "project_id must be an integer.")
     for kind, ident in scopes:
         if kind == "companies" and ident != company_id:
             if config.company(ident) is None:
-                return api_error(404, f"Company {ident} not found.")
-            return api_error(
-                403, f"Procore-Company-Id {company_id} does not match company {ident}."
-            )
+                return (404, f"Company {ident} not found.")
+            return (403, f"Procore-Company-Id {company_id} does not match company {ident}.")
         if kind == "projects" and ident not in company.projects:
-            return api_error(404, f"Project {ident} not found in company {company_id}.")
+            return (404, f"Project {ident} not found in company {company_id}.")
     return company_id
 
 
@@ -212,5 +244,6 @@ def _scope(request: web.Request) -> int | web.Response:
 
 
 def add_api_routes(app: web.Application) -> None:
+    app[REFUSERS_KEY] = []
     app.router.add_post("/oauth/token", oauth_token)
     add_upload_routes(app)

@@ -1,4 +1,5 @@
-"""Assemble the emulator: state, config, API (v1 and v2.1 uploads) + Documents + storage + admin."""
+"""Assemble the emulator: state, config, API (v1 and v2.1 uploads) + Documents + Document
+Management + storage + admin."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .api import API_STATE_KEY, ApiState, add_api_routes, api_middleware
 from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
 from .documents.routes import add_documents_routes
 from .faults import BANDWIDTH_KEY, RANDOM_KEY, BandwidthCap
+from .pdm.routes import add_pdm_routes
 from .post_object import add_post_object_routes
 from .recording import RECORDING_KEY, Recording, recording_middleware
 from .segments import add_segment_routes
@@ -54,6 +56,7 @@ def create_app(config: EmulatorConfig | None = None, *, record: bool = False) ->
     add_post_object_routes(app)
     add_segment_routes(app)
     add_unified_routes(app)
+    add_pdm_routes(app)
     add_admin_routes(app)
     if config.storage == "seaweedfs":
         from .seaweed import attach_seaweedfs

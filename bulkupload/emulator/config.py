@@ -7,9 +7,12 @@ from typing import Literal
 
 from aiohttp import web
 
+from .pdm import DEFAULT_PDM_PERMISSIONS, PDM_CLIENTS, PdmProject, default_pdm_projects
+
 DEFAULT_CLIENTS = {
     "demo-client-id": "demo-client-secret",
     "other-client-id": "other-client-secret",
+    **PDM_CLIENTS,  # each lacks one Document Management permission (`pdm.defaults`)
 }
 GIB = 1024**3
 DISABLED_RATE_LIMIT = 1_000_000  # what the headers report when no limit is configured
@@ -39,7 +42,17 @@ DEFAULT_COMPANIES = (
 )
 
 
-PROBABILITIES = ("api_5xx", "storage_5xx", "reset", "api_lost", "scan_failed")
+PROBABILITIES = (
+    "api_5xx",
+    "storage_5xx",
+    "reset",
+    "api_lost",
+    "scan_failed",
+    "pdm_verify_failed",
+    "pdm_ml_error",
+    "pdm_submit_conflict",
+    "pdm_submit_unknown",
+)
 SWITCHES = ("scan_retryable",)
 
 
@@ -62,6 +75,13 @@ class FaultSettings:
     # and whether its `error.retryable` says a new upload of the same file may succeed.
     scan_failed: float = 0.0
     scan_retryable: bool = True
+    # Document Management: a PATCH item setting COMPLETED fails in `failed` (storage could not
+    # confirm the file); ML of a PDF ends in `error`; a submitted upload fails inside the 201
+    # with CONCURRENCY_CONFLICT (and a new latest_event_id) or UNKNOWN_FAILURE.
+    pdm_verify_failed: float = 0.0
+    pdm_ml_error: float = 0.0
+    pdm_submit_conflict: float = 0.0
+    pdm_submit_unknown: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -128,6 +148,20 @@ class EmulatorConfig:
     v21_status_words: Literal["reference", "tutorial"] = "reference"
     fault_scan_failed: float = 0.0
     fault_scan_retryable: bool = True
+    # Document Management: each project's set-up (`pdm.defaults`: projects 42, 100 and 200), the
+    # permissions of identities that do not hold both (others do), and how long ML and filename
+    # scraping run after COMPLETED: this many reads of the upload answered `in_progress`, or
+    # this many seconds on the emulator's clock, whichever ends first.
+    pdm_projects: dict[int, PdmProject] = field(default_factory=default_pdm_projects)
+    pdm_permissions: dict[str, frozenset[str]] = field(
+        default_factory=lambda: dict(DEFAULT_PDM_PERMISSIONS)
+    )
+    pdm_processing_reads: int = 1
+    pdm_processing_seconds: float = 10.0
+    fault_pdm_verify_failed: float = 0.0
+    fault_pdm_ml_error: float = 0.0
+    fault_pdm_submit_conflict: float = 0.0
+    fault_pdm_submit_unknown: float = 0.0
 
     def company(self, company_id: int) -> CompanyConfig | None:
         for company in self.companies:
@@ -152,6 +186,10 @@ class EmulatorConfig:
             storage_bandwidth=self.storage_bandwidth,
             scan_failed=self.fault_scan_failed,
             scan_retryable=self.fault_scan_retryable,
+            pdm_verify_failed=self.fault_pdm_verify_failed,
+            pdm_ml_error=self.fault_pdm_ml_error,
+            pdm_submit_conflict=self.fault_pdm_submit_conflict,
+            pdm_submit_unknown=self.fault_pdm_submit_unknown,
         )
 
     def credentials(self) -> dict[str, tuple[str, str | None]]:

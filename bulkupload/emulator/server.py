@@ -158,6 +158,21 @@ class RunningEmulator:
         result: list[dict[str, Any]] = self.admin_get("/_emulator/v21-uploads")
         return result
 
+    def pdm_documents(self, project_id: int) -> list[dict[str, Any]]:
+        """Document Management containers of a project, each with its revisions in order
+        (`GET /_emulator/pdm/documents`)."""
+        result: list[dict[str, Any]] = self.admin_get(
+            f"/_emulator/pdm/documents?project_id={project_id}"
+        )["containers"]
+        return result
+
+    def pdm_uploads(self, project_id: int | None = None) -> list[dict[str, Any]]:
+        """Every document upload, INCOMPLETE, submitted and deleted ones included
+        (`GET /_emulator/pdm/uploads`)."""
+        query = "" if project_id is None else f"?project_id={project_id}"
+        result: list[dict[str, Any]] = self.admin_get(f"/_emulator/pdm/uploads{query}")
+        return result
+
     def objects(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.admin_get("/_emulator/objects")
         return result
