@@ -117,6 +117,25 @@ def test_sent_status_is_stored(store: StateStore) -> None:
     assert store.lookup(T, ["a"])["a"].status == "sent"
 
 
+def test_a_document_upload_belongs_to_the_bytes_it_was_made_for(store: StateStore) -> None:
+    """New bytes stored for a file forget the document upload made for the old ones: resuming
+    with it would find it submitted and call the new content placed."""
+    run = store.begin_run(T)
+
+    def sent(upload: str) -> FileResult:
+        return FileResult(
+            rel="a", size=1, mtime_ns=None, status=Status.UPLOADED,
+            disposition=Disposition.SENT, upload_uuid=upload,
+        )  # fmt: skip
+
+    store.record(T, [sent("u-1")], run)
+    store.note_document_uploads(T, [("a", "doc-1")])
+    store.record(T, [sent("u-1")], run)  # the same bytes again (a failed placing): kept
+    assert store.lookup(T, ["a"])["a"].document_upload_id == "doc-1"
+    store.record(T, [sent("u-2")], run)
+    assert store.lookup(T, ["a"])["a"].document_upload_id is None
+
+
 def test_gone_lists_uploaded_files_not_seen_in_this_run(store: StateStore) -> None:
     run1 = store.begin_run(T)
     store.record(T, [uploaded("keep"), uploaded("deleted"), uploaded("resent")], run1)

@@ -15,22 +15,43 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
+
+import anyio
 
 from bulkupload.errors import ApiError, TargetUnusable
 from bulkupload.messages import Planned, Slot, Stored
 from bulkupload.metadata import FileMetadata, MetadataResolver
-from bulkupload.models import Disposition, FileResult, Placement, Target
+from bulkupload.models import FileResult, Target
 from bulkupload.procore.pdm import BATCH, DocumentUploadUpdate, PdmApi
 from bulkupload.procore.remote import remote_name
-from bulkupload.results import failed, placed, unplaced
+from bulkupload.procore.unified import DONE
+from bulkupload.results import failed, unplaced
 
-__all__ = ["DocumentJournal", "DocumentManagement", "PdmSlot", "metadata_error"]
+from .pdm_submit import DAY, Submitter, submitted
 
-DAY = 24 * 3600.0
-CONFLICT_ROUNDS = 3  # fresh event ids for a CONCURRENCY_CONFLICT, this often at most
+__all__ = [
+    "DocumentJournal",
+    "DocumentManagement",
+    "PdmSlot",
+    "Ready",
+    "Setup",
+    "metadata_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """What placing into a project's Document Management needs from its catalog: the metadata
+    resolver, and (reason, status value id) that ends a conflicting workflow, when asked to."""
+
+    resolver: MetadataResolver
+    termination: tuple[str, str] | None = None
+
+
+Setup = Callable[[], Awaitable[Ready]]
 
 
 class DryRunChecker(Protocol):
@@ -72,18 +93,35 @@ class DocumentManagement:
     def __init__(
         self,
         pdm: PdmApi,
-        resolver: MetadataResolver,
+        setup: Setup,
         target: Target,
         journal: DocumentJournal,
-        *,
-        termination: tuple[str, str] | None = None,
     ) -> None:
-        self.pdm, self.resolver, self.journal = pdm, resolver, journal
-        self.termination = termination
+        """`setup` reads the project's catalog (a few calls): the first file to locate awaits
+        it, so a run with nothing to send makes no API call."""
+        self.pdm, self.journal = pdm, journal
+        self._setup = setup
+        self._ready: Ready | None = None
+        self._lock = anyio.Lock()
         self.state_key = self.key_for(target)
         self.sent_keys: tuple[str, ...] = ()
         # A dry run checks every file's metadata and reports; set by `pdm_setup`.
         self.check: DryRunChecker | None = None
+
+    async def _termination(self) -> tuple[str, str] | None:
+        return (await self.ready()).termination
+
+    async def ready(self) -> Ready:
+        """The metadata resolver and the workflow termination, set up once, when first needed."""
+        async with self._lock:
+            if self._ready is None:
+                self._ready = await self._setup()
+            return self._ready
+
+    @property
+    def resolver(self) -> MetadataResolver | None:
+        """The resolver, once a file has needed it."""
+        return self._ready.resolver if self._ready is not None else None
 
     @property
     def checks_in_dry_run(self) -> bool:
@@ -95,7 +133,7 @@ class DocumentManagement:
         return f"{target.key}/document-management"
 
     async def locate(self, item: Planned) -> Planned | FileResult:
-        outcome = await self.resolver.resolve(item.entry.rel)
+        outcome = await (await self.ready()).resolver.resolve(item.entry.rel)
         if self.check is not None:
             await self.check.add(outcome)
         if not outcome.ok:
@@ -112,6 +150,10 @@ class DocumentManagement:
             return None
         if row.expires_at <= time.time():
             return None  # Procore deleted the bytes (or the document upload): send again
+        # Procore's clock is the one that counts: bytes it no longer has are sent again.
+        held = await self.pdm.stored_file(item.resume)
+        if held is None or held.status != DONE:
+            return None
         stored = Stored(item, item.resume, row.md5 or "", row.attempts, 0.0, row.expires_at)
         [result] = await self.place([stored], made={item.entry.rel: row.document_upload_id})
         return result
@@ -125,8 +167,13 @@ class DocumentManagement:
         made = made or {}
         ids = await self._document_uploads(batch, made)
         resumed = {ids[rel] for rel, earlier in made.items() if earlier}
-        live = await self._complete(batch, ids, outcomes, resumed=resumed)
-        await self._submit(live, ids, outcomes, resumed=resumed)
+        expired: list[Stored] = []
+        live = await self._complete(batch, ids, outcomes, resumed=resumed, expired=expired)
+        submitter = Submitter(self.pdm, ids, outcomes, resumed, self._termination)
+        await submitter.run(live)
+        if expired:  # document uploads an earlier run made and Procore deleted: new ones
+            for stored, result in zip(expired, await self.place(expired), strict=True):
+                outcomes[stored.item.entry.rel] = result
         return [outcomes[s.item.entry.rel] for s in batch]
 
     async def _document_uploads(
@@ -138,7 +185,15 @@ class DocumentManagement:
         fresh = [s for s in batch if s.item.entry.rel not in ids]
         if fresh:
             slots = [_slot(s) for s in fresh]
-            new = await self.pdm.create_uploads([(s.file_name, s.mime_type) for s in slots])
+            try:
+                new = await self.pdm.create_uploads([(s.file_name, s.mime_type) for s in slots])
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                raise TargetUnusable(
+                    "these credentials may not create document uploads in this project's "
+                    f"Document Management ('Upload New Files'): {exc.message}"
+                ) from exc
             pairs = [(s.item.entry.rel, upload_id) for s, upload_id in zip(fresh, new, strict=True)]
             await self.journal.document_uploads_made(pairs)
             ids.update(pairs)
@@ -151,9 +206,11 @@ class DocumentManagement:
         outcomes: dict[str, FileResult],
         *,
         resumed: set[str],
+        expired: list[Stored],
     ) -> list[Stored]:
         """The PATCH: each upload linked to its bytes, its fields set, COMPLETED; an id that
-        failed or was dropped is sent once more. Returns the files ready to submit."""
+        failed or was dropped is sent once more. Returns the files ready to submit; those whose
+        earlier document upload Procore deleted go to `expired`."""
         todo = list(batch)
         for attempt in (1, 2):
             updates = [
@@ -169,8 +226,16 @@ class DocumentManagement:
                 if attempt == 1:
                     again.append(stored)
                 elif upload_id in outcome.dropped and upload_id in resumed:
-                    # Unknown to Procore now, within its lifetime: an earlier run submitted it.
-                    outcomes[stored.item.entry.rel] = _done(stored, upload_id, None)
+                    # Made by an earlier run and unknown to Procore now: submitted by that
+                    # run, or deleted unsubmitted after a day (then made again).
+                    state = await self.pdm.document_upload_state(upload_id)
+                    if state == "expired":
+                        expired.append(stored)
+                        outcomes[stored.item.entry.rel] = unplaced(
+                            stored, "its document upload expired", lifetime=DAY
+                        )  # until made again below
+                    else:
+                        outcomes[stored.item.entry.rel] = submitted(stored, upload_id, None)
                 else:
                     why = outcome.failed.get(upload_id, "unknown to Procore (dropped from the 207)")
                     outcomes[stored.item.entry.rel] = unplaced(
@@ -181,118 +246,9 @@ class DocumentManagement:
                 break
         return [s for s in batch if s.item.entry.rel not in outcomes]
 
-    async def _submit(
-        self,
-        ready: list[Stored],
-        ids: dict[str, str],
-        outcomes: dict[str, FileResult],
-        *,
-        resumed: set[str],
-    ) -> None:
-        """Submit revisions: fresh event ids for CONCURRENCY_CONFLICT (and one more try for
-        UNKNOWN_FAILURE); a request-level refusal is narrowed down by halving the batch."""
-        for _ in range(CONFLICT_ROUNDS):
-            if not ready:
-                return
-            events = await self.pdm.latest_events([ids[s.item.entry.rel] for s in ready])
-            waiting = []
-            for stored in ready:
-                upload_id = ids[stored.item.entry.rel]
-                if upload_id in events:
-                    waiting.append(stored)
-                elif upload_id in resumed:  # submitted by an earlier run, then it was killed
-                    outcomes[stored.item.entry.rel] = _done(stored, upload_id, None)
-                else:
-                    outcomes[stored.item.entry.rel] = unplaced(
-                        stored, "Procore did not list the completed document upload", lifetime=DAY
-                    )
-            ready = await self._submit_some(waiting, ids, events, outcomes)
-        for stored in ready:
-            outcomes[stored.item.entry.rel] = unplaced(
-                stored, "Procore kept answering CONCURRENCY_CONFLICT", lifetime=DAY
-            )
-
-    async def _submit_some(
-        self,
-        items: list[Stored],
-        ids: dict[str, str],
-        events: dict[str, str],
-        outcomes: dict[str, FileResult],
-        termination: tuple[str, str] | None = None,
-    ) -> list[Stored]:
-        """Submit `items`; returns those to try again with fresh event ids."""
-        if not items:
-            return []
-        pairs = [(ids[s.item.entry.rel], events[ids[s.item.entry.rel]]) for s in items]
-        try:
-            submission = await self.pdm.submit(pairs, termination=termination)
-        except ApiError as exc:
-            if exc.status == 403 or "PERMISSION_DENIED" in exc.reason_codes:
-                raise TargetUnusable(
-                    "these credentials may not submit to Document Management "
-                    f"('Submit New Files'): {exc.message}"
-                ) from exc
-            if exc.status != 422:
-                raise
-            if len(items) > 1:
-                half = len(items) // 2
-                first = await self._submit_some(items[:half], ids, events, outcomes, termination)
-                rest = await self._submit_some(items[half:], ids, events, outcomes, termination)
-                return first + rest
-            return await self._refused(items[0], exc, ids, events, outcomes, termination)
-        retry = {f.upload_id for f in submission.failures}
-        reasons = {f.upload_id: f for f in submission.failures}
-        accepted = iter(submission.revision_ids)
-        again = []
-        for stored in items:
-            upload_id = ids[stored.item.entry.rel]
-            if upload_id in retry:
-                again.append(stored)
-                if reasons[upload_id].reason_code != "CONCURRENCY_CONFLICT":
-                    events.pop(upload_id, None)  # UNKNOWN_FAILURE: once more, a fresh read
-            else:
-                outcomes[stored.item.entry.rel] = _done(stored, upload_id, next(accepted, None))
-        return again
-
-    async def _refused(
-        self,
-        stored: Stored,
-        exc: ApiError,
-        ids: dict[str, str],
-        events: dict[str, str],
-        outcomes: dict[str, FileResult],
-        termination: tuple[str, str] | None,
-    ) -> list[Stored]:
-        """One file's submit refused as a request: a workflow to end when asked to, or its own
-        clear outcome (its bytes and document upload stay known for the next run)."""
-        codes = exc.reason_codes
-        rel = stored.item.entry.rel
-        if "WORKFLOW_CONFLICT" in codes and self.termination and termination is None:
-            return await self._submit_some([stored], ids, events, outcomes, self.termination)
-        if "DUPLICATE_REVISION" in codes:
-            why = (
-                "Procore already has this revision of the document (DUPLICATE_REVISION): give "
-                "the changed file a new revision value"
-            )
-        elif "WORKFLOW_CONFLICT" in codes:
-            why = (
-                "the document's current revision is in a workflow (WORKFLOW_CONFLICT): "
-                "--terminate-workflows REASON --terminated-status STATUS ends it"
-            )
-        else:
-            why = f"Procore refused the revision ({', '.join(codes) or exc.status}): {exc.message}"
-        outcomes[rel] = unplaced(stored, why, lifetime=DAY)
-        return []
-
 
 def _slot(stored: Stored) -> PdmSlot:
     slot = stored.item.slot
     if not isinstance(slot, PdmSlot):
         raise TypeError(f"{stored.item.entry.display_rel}: placed before it was located")
     return slot
-
-
-def _done(stored: Stored, upload_id: str, revision_id: str | None) -> FileResult:
-    action = "submitted" if revision_id else "submitted earlier"
-    placement = Placement(action=action, document_upload_id=upload_id, revision_id=revision_id)
-    return replace(placed(stored, placement), disposition=Disposition.DONE)

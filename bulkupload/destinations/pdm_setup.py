@@ -20,7 +20,7 @@ from bulkupload.metadata import (
 )
 from bulkupload.procore.pdm import PdmApi
 
-from .document_management import DocumentJournal, DocumentManagement
+from .document_management import DocumentJournal, DocumentManagement, Ready
 
 __all__ = ["DryRunCheck", "document_management"]
 
@@ -29,26 +29,31 @@ class DryRunCheck:
     """A dry run's verdict on every file's metadata: the summary, and the sheet of the files
     whose metadata is not ready (to fill in and give back as the sidecar)."""
 
-    def __init__(self, resolver: MetadataResolver, sheet_path: Path) -> None:
-        self.resolver = resolver
+    def __init__(self, destination: DocumentManagement, sheet_path: Path) -> None:
+        self.destination = destination
         self.summary = Summary()
         self.sheet_path = sheet_path
         self._sheet: ProblemSheet | None = None
+        self._writing = anyio.Lock()  # files are located concurrently; the sheet is one file
 
     async def add(self, outcome: FileMetadata) -> None:
         self.summary.add(outcome)
         if outcome.ok:
             return
-        if self._sheet is None:
-            columns = self.resolver.sheet_columns()
-            self._sheet = await anyio.to_thread.run_sync(
-                ProblemSheet.create, self.sheet_path, columns
-            )
-        await anyio.to_thread.run_sync(self._sheet.add, outcome)
+        async with self._writing:
+            if self._sheet is None:
+                columns = (await self.destination.ready()).resolver.sheet_columns()
+                self._sheet = await anyio.to_thread.run_sync(
+                    ProblemSheet.create, self.sheet_path, columns
+                )
+            await anyio.to_thread.run_sync(self._sheet.add, outcome)
 
     async def close(self) -> list[str]:
-        """Close the sheet; the lines to show."""
-        lines = self.summary.lines(self.resolver.unmatched_sidecar_paths())
+        """Close the sheet; the lines to show (none when no file needed checking)."""
+        resolver = self.destination.resolver
+        if resolver is None:
+            return []
+        lines = self.summary.lines(resolver.unmatched_sidecar_paths())
         if self._sheet is not None:
             await anyio.to_thread.run_sync(self._sheet.close)
             lines.append(
@@ -61,24 +66,27 @@ class DryRunCheck:
 async def document_management(
     settings: Settings, pdm: PdmApi, journal: DocumentJournal
 ) -> DocumentManagement:
-    """The destination of a `--to document-management` run (the catalog costs a few calls)."""
+    """The destination of a `--to document-management` run. The rules and sidecar are read
+    now (a mistake in them stops the run before any call); the catalog when a file needs it."""
     rules = await anyio.to_thread.run_sync(load_rules, settings.rules) if settings.rules else None
     sidecar = (
         await anyio.to_thread.run_sync(read_sidecar, settings.sidecar) if settings.sidecar else None
     )
-    resolver = await MetadataResolver.create(pdm, rules, sidecar)
-    termination = None
-    if settings.terminate_workflows and settings.terminated_status:
-        status_id = await _status_id(pdm, resolver, settings.terminated_status)
-        termination = (settings.terminate_workflows, status_id)
-    destination = DocumentManagement(
-        pdm, resolver, settings.target, journal, termination=termination
-    )
+
+    async def setup() -> Ready:
+        resolver = await MetadataResolver.create(pdm, rules, sidecar)
+        termination = None
+        if settings.terminate_workflows and settings.terminated_status:
+            status_id = await _status_id(pdm, resolver, settings.terminated_status)
+            termination = (settings.terminate_workflows, status_id)
+        return Ready(resolver, termination)
+
+    destination = DocumentManagement(pdm, setup, settings.target, journal)
     if settings.dry_run:
         sheet = settings.metadata_sheet or settings.manifest.with_name(
             settings.manifest.stem + "-metadata.csv"
         )
-        destination.check = DryRunCheck(resolver, sheet)
+        destination.check = DryRunCheck(destination, sheet)
     return destination
 
 

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from anyio.streams.memory import MemoryObjectSendStream
 
-from bulkupload.errors import AuthError, BulkUploadError, StateError, TargetUnusable
+from bulkupload.errors import AuthError, BulkUploadError, ConfigError, StateError, TargetUnusable
 from bulkupload.models import FileResult
 
 from .control import Control
@@ -23,7 +23,7 @@ __all__ = ["FATAL", "as_state_error", "per_file"]
 log = logging.getLogger("bulkupload")
 
 #: Errors that no other file could get past: they stop the whole run (exit 2).
-FATAL = (AuthError, StateError, TargetUnusable)
+FATAL = (AuthError, ConfigError, StateError, TargetUnusable)
 
 
 class per_file:

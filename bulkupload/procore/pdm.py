@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bulkupload.errors import ApiError
+from bulkupload.errors import ApiError, NotFound
 from bulkupload.metadata import FieldDef, FieldValue, Requirement
 from bulkupload.models import Target
 
 from .client import ApiClient
 from .remote import decoded
+from .unified import UnifiedUpload, unified_path, upload_status
 
 __all__ = [
     "BATCH",
@@ -86,6 +87,27 @@ class PdmApi:
         self.api = api
         base = f"/companies/{company_id}/projects/{target.id}/document_management"
         self._v20, self._v22 = f"/rest/v2.0{base}", f"/rest/v2.2{base}"
+        self._files = unified_path(target, company_id)
+
+    async def document_upload_state(self, upload_id: str) -> str:
+        """ "live", "submitted" (consumed: 404, as Procore's guide says) or "expired" (deleted
+        unsubmitted: 410 Gone, which the contract lists for this read)."""
+        try:
+            await self.api.request("GET", f"{self._v20}/document_uploads/{upload_id}")
+        except NotFound:
+            return "submitted"
+        except ApiError as exc:
+            if exc.status == 410:
+                return "expired"
+            raise
+        return "live"
+
+    async def stored_file(self, upload_id: str) -> UnifiedUpload | None:
+        """The v2.1 upload holding a file's bytes as Procore sees it now; None when it is gone."""
+        try:
+            return await upload_status(self.api, self._files, upload_id)
+        except NotFound:
+            return None
 
     # ── the catalog (`metadata.Catalog`) ───────────────────────────────────────────────
     async def fields(self) -> Sequence[FieldDef]:

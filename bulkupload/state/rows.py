@@ -100,7 +100,12 @@ ON CONFLICT (target, rel) DO UPDATE SET
     updated_at = excluded.updated_at,
     seen_run = excluded.seen_run,
     expires_at = excluded.expires_at,
-    document_upload_id = COALESCE(excluded.document_upload_id, files.document_upload_id),
+    -- A document upload belongs to the bytes it was made for: new bytes start without one.
+    document_upload_id = CASE
+        WHEN excluded.upload_uuid IS NOT NULL AND excluded.upload_uuid IS NOT files.upload_uuid
+        THEN excluded.document_upload_id
+        ELSE COALESCE(excluded.document_upload_id, files.document_upload_id)
+    END,
     revision_id = COALESCE(excluded.revision_id, files.revision_id)
 """
 

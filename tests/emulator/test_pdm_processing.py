@@ -128,7 +128,8 @@ async def test_uploads_not_submitted_within_24_hours_are_gone(api: Api) -> None:
     assert (await pdm.show(upload_id))[0] == 200
     api.emulator.advance_clock(60)
     status, body = await pdm.show(upload_id)
-    assert (status, reasons(body)) == (404, ["UPLOAD_NOT_FOUND"])
+    # Gone (410, which the contract lists for show), where a submitted one is not found (404).
+    assert (status, reasons(body)) == (410, ["UPLOAD_EXPIRED"])
     status, listed, _ = await pdm.get("document_uploads")
     assert listed["data"] == []
     status, body = await pdm.patch({"id": upload_id, "upload_status": "COMPLETED"})

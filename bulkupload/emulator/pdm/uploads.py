@@ -4,8 +4,10 @@ and v2.2 selected uploads).
 Create is all-or-nothing (every problem of the batch in one 400) and not idempotent: each call
 makes new INCOMPLETE uploads, even when an earlier answer was lost. INCOMPLETE, submitted and
 deleted (24 h) uploads are not shown: show answers 404 UPLOAD_NOT_FOUND (the guide's words for
-consumed ids), list and selected uploads leave them out. Each read of an upload whose ML or
-filename scraping is in progress counts towards their end (`Timing.reads`).
+consumed ids), or 410 for one deleted unsubmitted (the contract lists 410 for show; which
+reason code goes with it is not published); list and selected uploads leave them out. Each
+read of an upload whose ML or filename scraping is in progress counts towards their end
+(`Timing.reads`).
 `expected_container_id` is published but not emulated: 400 rather than silently ignored.
 """
 
@@ -97,6 +99,12 @@ async def show_upload(request: web.Request) -> web.Response:
     upload_id = request.match_info["document_upload_id"]
     found = _visible(call, upload_id)
     if found is None:
+        gone = call.store.uploads.get(upload_id)
+        if gone is not None and gone.state == "expired" and gone.project_id == call.project_id:
+            # The contract lists 410 for this read: an upload deleted unsubmitted (24 h) is
+            # gone, where a submitted (consumed) one is not found, as the guide says.
+            message = f"Document upload {upload_id} was deleted: not submitted within 24 hours."
+            raise PdmError(410, "GONE", message, [detail("UPLOAD_EXPIRED", message, upload_id)])
         message = f"Document upload {upload_id} was not found."
         raise PdmError(404, "NOT_FOUND", message, [detail("UPLOAD_NOT_FOUND", message, upload_id)])
     call.store.read(found)
