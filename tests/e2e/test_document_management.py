@@ -106,6 +106,12 @@ def by_file(emulator: RunningEmulator, project: int = 42) -> dict[str, list[dict
     return out
 
 
+def assert_one_revision_each(emulator: RunningEmulator, expected: dict[str, Any]) -> None:
+    """Exactly one revision per file of `expected` (by file name), none of anything else."""
+    held = by_file(emulator)
+    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+
+
 def manual_fields(revision: dict[str, Any]) -> dict[str, str]:
     """The fields this client set (Procore's ML may fill others)."""
     return {k: v for k, v in revision["metadata"].items() if revision["sources"][k] == "MANUAL"}
@@ -262,8 +268,7 @@ def test_failed_ids_in_the_207_are_sent_again_then_fail_alone(
     result = runner(str(src), *flags)
     assert result.code == 0, result.stdout + result.stderr
     assert len(runner.emulator.v21_uploads()) == sent_before  # no bytes sent again
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
 
 
 class LosingProxy(Proxy):
@@ -306,8 +311,7 @@ def test_a_lost_submit_answer_never_makes_a_second_revision(
         assert actions == {"submitted earlier"}
     else:
         assert first.code == 0, first.stdout + first.stderr
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
     assert len(runner.emulator.v21_uploads()) == 30  # and no bytes sent twice
 
 
@@ -321,8 +325,7 @@ def test_a_lost_create_answer_leaves_only_invisible_orphans(runner: Runner, tmp_
     uploads = runner.emulator.pdm_uploads(42)
     orphans = [u for u in uploads if u["state"] == "live" and u["upload_status"] == "INCOMPLETE"]
     assert len(orphans) == 30  # the lost create's, never completed nor submitted
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
 
 
 def test_concurrency_conflicts_are_submitted_again_with_fresh_event_ids(
@@ -334,8 +337,7 @@ def test_concurrency_conflicts_are_submitted_again_with_fresh_event_ids(
     result = runner(str(src), *PDM, "--rules", str(write_rules(tmp_path)))
     assert result.code == 0, result.stdout + result.stderr
     assert runner.emulator.counters()["faults_injected"]["pdm_submit_conflict"] >= 5
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
 
 
 def test_a_duplicate_revision_fails_alone_with_what_to_do(runner: Runner, tmp_path: Path) -> None:
@@ -415,8 +417,7 @@ def test_bytes_past_the_24_hour_deadline_are_sent_again(runner: Runner, tmp_path
     result = runner(str(src), *flags)
     assert result.code == 0, result.stdout + result.stderr
     assert len(runner.emulator.v21_uploads()) == 6  # the first run's were deleted
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
 
 
 def test_document_uploads_deleted_unsubmitted_are_made_again(
@@ -435,7 +436,6 @@ def test_document_uploads_deleted_unsubmitted_are_made_again(
     result = runner(str(src), *flags)
     assert result.code == 0, result.stdout + result.stderr
     assert len(runner.emulator.v21_uploads()) == 6  # linked bytes are kept
-    held = by_file(runner.emulator)
-    assert {n: len(r) for n, r in held.items()} == {rel.rsplit("/", 1)[1]: 1 for rel in expected}
+    assert_one_revision_each(runner.emulator, expected)
     states = [u["state"] for u in runner.emulator.pdm_uploads(42)]
     assert states.count("expired") == 6 and states.count("submitted") == 6
