@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     add("--hourly-limit", type=int, default=None, help="API calls per hour per client")
     add("--spike-limit", type=int, default=None, help="API calls per spike window per client")
     add("--spike-window", type=float, default=10.0, help="spike window length, s (default 10)")
+    add(
+        "--hourly-window",
+        type=float,
+        default=3600.0,
+        help="hourly window length, s (default 3600; shrink it to rehearse the hourly limit)",
+    )
     add("--fault-api-5xx", type=float, default=0.0, metavar="P", help="P(500/503) per API call")
     add(
         "--fault-storage-5xx",
@@ -125,6 +131,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         hourly_limit=args.hourly_limit,
         spike_limit=args.spike_limit,
         spike_window=args.spike_window,
+        hourly_window=args.hourly_window,
         fault_api_5xx=args.fault_api_5xx,
         fault_storage_5xx=args.fault_storage_5xx,
         fault_reset=args.fault_reset,

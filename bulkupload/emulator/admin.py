@@ -148,6 +148,7 @@ async def config(request: web.Request) -> web.Response:
             "hourly_limit": cfg.hourly_limit,
             "spike_limit": cfg.spike_limit,
             "spike_window": cfg.spike_window,
+            "hourly_window": cfg.hourly_window,
             "storage": cfg.storage,
             "max_upload_size": cfg.max_upload_size,
             "v21_scan_polls": cfg.v21_scan_polls,

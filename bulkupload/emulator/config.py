@@ -121,6 +121,7 @@ class EmulatorConfig:
     hourly_limit: int | None = None
     spike_limit: int | None = None
     spike_window: float = 10.0
+    hourly_window: float = 3600.0  # shrunk, the hourly limit can be rehearsed in minutes
     fault_api_5xx: float = 0.0
     fault_storage_5xx: float = 0.0
     fault_reset: float = 0.0

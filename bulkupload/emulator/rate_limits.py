@@ -41,7 +41,7 @@ def rate_limit(
     """Count a call by `key` (a client id, or "anonymous"); return (Retry-After seconds if over
     a limit, rate-limit headers)."""
     if key not in windows:
-        windows[key] = (RateWindow(3600.0), RateWindow(config.spike_window))
+        windows[key] = (RateWindow(config.hourly_window), RateWindow(config.spike_window))
     hourly, spike = windows[key]
     hourly.roll(now)
     spike.roll(now)

@@ -174,6 +174,23 @@ async def test_hourly_limit(
     assert int(headers["Retry-After"]) <= 3600
 
 
+async def test_a_shrunk_hourly_window_resets_on_the_emulators_clock(
+    make_emulator: Callable[..., RunningEmulator], http: aiohttp.ClientSession
+) -> None:
+    emulator = make_emulator(hourly_limit=2, hourly_window=60.0)
+    api = Api(emulator, http)
+    await api.login()
+    for _ in range(2):
+        status, _, _ = await api.call("/rest/v1.1/projects/42/uploads", {"response_filename": "a"})
+        assert status == 201
+    call = ("/rest/v1.1/projects/42/uploads", {"response_filename": "a"})
+    status, _, headers = await api.call(*call)
+    assert status == 429 and int(headers["Retry-After"]) <= 60
+    emulator.advance_clock(61)
+    status, _, headers = await api.call(*call)
+    assert status == 201 and headers["X-Rate-Limit-Remaining"] == "1"
+
+
 async def test_api_5xx_fault_with_retry_after(api: Api) -> None:
     settings = api.emulator.set_faults(api_5xx=1.0, retry_after=2)
     assert settings["api_5xx"] == 1.0

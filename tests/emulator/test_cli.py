@@ -59,6 +59,7 @@ def test_flags_map_to_config() -> None:
             "--upload-lifetime=1",
             "--hourly-limit=100",
             "--spike-window=5",
+            "--hourly-window=60",
             "--fault-api-5xx=0.1",
             "--fault-storage-5xx=0.2",
             "--fault-reset=0.3",
@@ -71,6 +72,7 @@ def test_flags_map_to_config() -> None:
     )
     assert (config.token_lifetime, config.upload_lifetime) == (60, 1)
     assert (config.hourly_limit, config.spike_limit, config.spike_window) == (100, None, 5)
+    assert config.hourly_window == 60
     assert (config.fault_api_5xx, config.fault_storage_5xx, config.fault_reset) == (0.1, 0.2, 0.3)
     assert config.fault_api_lost == 0.05
     assert config.initial_faults().api_lost == 0.05
