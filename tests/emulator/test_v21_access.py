@@ -65,7 +65,7 @@ async def test_an_upload_left_unassociated_for_24_hours_is_deleted_for_good(api:
     # What Document Management will do when it links an upload (nothing in the API does yet).
     api.emulator.state.unified.uploads[kept["upload_id"]].associated_to = "document-upload-1"
     data_dir = api.emulator.data_dir
-    assert _files(data_dir) == 2  # one object, one part
+    assert _files(data_dir) == 2  # an object of one piece, one part
 
     api.emulator.advance_clock(DAY - 5)
     await api.login()
@@ -84,9 +84,9 @@ async def test_an_upload_left_unassociated_for_24_hours_is_deleted_for_good(api:
 
 
 def _files(data_dir: str) -> int:
-    """Files of parts and objects the emulator holds on disk."""
-    folders = [Path(data_dir) / sub for sub in ("parts", "unified")]
-    return sum(len(list(folder.iterdir())) for folder in folders if folder.is_dir())
+    """Files of parts the emulator holds on disk (an object's pieces are its parts' files)."""
+    folder = Path(data_dir) / "parts"
+    return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
 async def test_a_url_lifetime_out_of_range_is_a_400(api: Api) -> None:

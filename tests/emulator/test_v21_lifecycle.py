@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -74,9 +75,12 @@ async def test_partial_progress_fresh_urls_then_scanning_until_available(
     assert record["status"] == "available"
     assert record["md5"] == hashlib.md5(whole).hexdigest()
     assert record["sha256"] == hashlib.sha256(whole).hexdigest()
-    stored = emulator.state.unified.uploads[upload_id].stored
-    with open(stored.path, "rb") as handle:
-        assert handle.read() == whole
+    assert _object_bytes(emulator.state.unified.uploads[upload_id].stored.pieces) == whole
+
+
+def _object_bytes(pieces: tuple[str, ...]) -> bytes:
+    """A completed upload's object: its parts' files, in order."""
+    return b"".join(Path(piece).read_bytes() for piece in pieces)
 
 
 async def test_the_tutorial_vocabulary_says_complete_where_the_reference_says_scanning(

@@ -3,8 +3,9 @@
 Create validates the body as published (400 with a v2 error body listing every problem) and
 answers a presigned URL per part; each PUT is a storage request like the v1 ones (counted,
 faults, latency) checked against the part's size, SHA-256 and MD5; the PATCH records partial
-progress (`receiving`) or joins the parts and checks the whole-file digests; status GETs renew
-part URLs while parts may arrive and end the emulated malware scan after `v21_scan_polls`.
+progress (`receiving`) or keeps the parts as the object's pieces and checks the whole-file
+digests (mostly computed in the background as the parts arrived); status GETs renew part URLs
+while parts may arrive and end the emulated malware scan after `v21_scan_polls`.
 Only the creating identity may use an upload, in the scope it was created in; one left
 unassociated 24 h after creation is deleted for good. Parts stay in the emulator's own storage
 whatever `--storage` says (SeaweedFS mode included).

@@ -1,21 +1,17 @@
-"""What happens to a v2.1 upload after its parts: the completing PATCH's checks, the parts joined
-into the object, the whole-file digests Create gave checked, then the (emulated) malware scan,
-which ends after `v21_scan_polls` status GETs: `available`, or `failed` when a fault says so."""
+"""What happens to a v2.1 upload after its parts: the completing PATCH's checks, the parts kept
+as the object's pieces, the whole-file digests Create gave checked (mostly computed already, as
+the parts came: see `folding`), then the (emulated) malware scan, which ends after
+`v21_scan_polls` status GETs: `available`, or `failed` when a fault says so."""
 
 from __future__ import annotations
-
-import asyncio
-import hashlib
-from pathlib import Path
 
 from aiohttp import web
 
 from bulkupload.emulator.config import CONFIG_KEY, FAULTS_KEY
 from bulkupload.emulator.faults import RANDOM_KEY
-from bulkupload.emulator.part_bodies import assemble_parts
 from bulkupload.emulator.state import STATE_KEY
-from bulkupload.emulator.streaming import DATA_DIR_KEY
 
+from .folding import whole_digests
 from .model import (
     AVAILABLE,
     FAILED,
@@ -56,15 +52,12 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
         return
     # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
     upload.status = SCANNING
-    paths = [Path(str(part.path)) for part in upload.parts]
-    final = app[DATA_DIR_KEY] / "unified" / upload.upload_id
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
-    loop = asyncio.get_running_loop()
-    size = await loop.run_in_executor(None, assemble_parts, paths, final, [md5, sha256])
+    md5, sha256 = await whole_digests(app[STATE_KEY].unified, upload)
+    pieces = tuple(str(part.path) for part in upload.parts)
     for part in upload.parts:
-        part.path = None  # joined into the object, and deleted
-    upload.stored = AssembledObject(str(final), size, md5.hexdigest(), sha256.hexdigest())
-    given = {"sha256": (upload.sha256, sha256.hexdigest()), "md5": (upload.md5, md5.hexdigest())}
+        part.path = None  # the object's now: its files go with it
+    upload.stored = AssembledObject(pieces, upload.file_size, md5, sha256)
+    given = {"sha256": (upload.sha256, sha256), "md5": (upload.md5, md5)}
     wrong = [name for name, (want, got) in given.items() if want is not None and want != got]
     if wrong:
         message = f"The file's {' and '.join(wrong)} is not the one given at create."
@@ -82,7 +75,7 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
 def poll(upload: UnifiedUpload) -> None:
     """A status GET: the scan of a completed upload ends once enough of them have been made."""
     if upload.status != SCANNING or upload.stored is None:
-        return  # not complete, or still being joined (the completing PATCH has not returned)
+        return  # not complete, or still being hashed (the completing PATCH has not returned)
     if upload.scan_polls_left:
         upload.scan_polls_left -= 1
     else:
@@ -99,7 +92,7 @@ def _end_scan(upload: UnifiedUpload) -> None:
 def _fail(upload: UnifiedUpload, error: UploadError) -> None:
     """A failed upload keeps its digests for inspection; its bytes are of no use to anyone."""
     upload.status, upload.error = FAILED, error
-    remove_files([upload.stored.path if upload.stored else None])
+    remove_files(upload.stored.pieces if upload.stored else ())
 
 
 def _scan_error(*, retryable: bool) -> UploadError:

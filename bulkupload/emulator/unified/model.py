@@ -3,12 +3,15 @@ and the store that deletes an upload for good 24 h after creation unless somethi
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bulkupload.emulator.checksums import Digest
 from bulkupload.emulator.core import Clock, PartSpec
 
 # The reference's status words (the tutorial's `complete` is only a way of showing SCANNING).
@@ -41,12 +44,30 @@ class UploadError:
 
 @dataclass(frozen=True, slots=True)
 class AssembledObject:
-    """The parts joined in order, with the digests of the whole."""
+    """The object a completed upload became: its parts' files, in order, with the digests of the
+    whole. Nothing joins them into one file: that copy of every byte is no part of what S3 or
+    Procore make a client wait for, and nothing here needs the object as one file."""
 
-    path: str
+    pieces: tuple[str, ...]
     size: int
     md5: str
     sha256: str
+
+
+@dataclass(slots=True)
+class Folding:
+    """The whole file's MD5 and SHA-256 fed with the parts in order as they arrive (see
+    `folding`), so that completion hashes only what was not folded in yet."""
+
+    md5: Digest = field(default_factory=hashlib.md5)
+    sha256: Digest = field(default_factory=hashlib.sha256)
+    folded: int = 0  # parts[:folded] are in the digests
+    claimed: int = 0  # parts[:claimed] are in them or being read by the job in flight
+    # A claimed part was PUT again or could not be read, or the upload is going: the digests
+    # may not describe the upload's bytes, so nothing more is folded and completion (if any)
+    # hashes from the start.
+    stale: bool = False
+    task: asyncio.Task[None] | None = None  # the upload's one fold job in flight
 
 
 @dataclass(slots=True)
@@ -69,7 +90,8 @@ class UnifiedUpload:
     parts: list[Part]
     status: str = READY
     error: UploadError | None = None
-    stored: AssembledObject | None = None  # set once the completing PATCH joined the parts
+    stored: AssembledObject | None = None  # set once the completing PATCH checked the parts
+    folding: Folding = field(default_factory=Folding)
     scan_polls_left: int = 0  # status GETs still answered `scanning`
     scan_verdict: UploadError | None = None  # decided at completion, shown when the scan ends
     # Set by Document Management when it links this upload (a file_upload_id); nothing sets it
@@ -88,6 +110,8 @@ class UnifiedStore:
         self.clock = clock
         self.uploads: dict[str, UnifiedUpload] = {}
         self.secret = os.urandom(32)
+        # Fold jobs in flight (asyncio keeps only weak references to tasks); awaited at shutdown.
+        self.folds: set[asyncio.Task[None]] = set()
         # Creation order is deadline order (one lifetime, a clock that only moves on), so
         # deletion looks only at the oldest: no scan of every upload per request.
         self._deadlines: deque[tuple[int, str]] = deque()
@@ -113,9 +137,10 @@ class UnifiedStore:
 
 
 def discard_files(upload: UnifiedUpload) -> None:
-    """Remove what the upload holds on disk: stored parts and the assembled object."""
-    stored = upload.stored.path if upload.stored else None
-    remove_files([*(part.path for part in upload.parts), stored])
+    """Remove what the upload holds on disk: stored parts, or the object's pieces."""
+    upload.folding.stale = True  # a fold job in flight stops after its files
+    pieces = upload.stored.pieces if upload.stored else ()
+    remove_files([*(part.path for part in upload.parts), *pieces])
 
 
 def remove_files(paths: Iterable[str | None]) -> None:

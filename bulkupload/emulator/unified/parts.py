@@ -1,6 +1,7 @@
 """PUT of one v2.1 part to its presigned URL: a storage request like the others (counted, faults,
 latency, bandwidth, no Authorization, Content-Length), then signature, expiry, the upload, the
-part's headers and bytes. The last PUT of a part wins; the ETag is the MD5 of its bytes."""
+part's headers and bytes. The last PUT of a part wins; the ETag is the MD5 of its bytes. Each
+part stored may let the whole file's digests move on (`folding`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bulkupload.emulator.state import STATE_KEY
 from bulkupload.emulator.storage_gate import counted, storage_prelude
 from bulkupload.emulator.streaming import DATA_DIR_KEY
 
+from .folding import part_stored
 from .model import OPEN, UnifiedUpload, remove_files
 from .part_urls import signed_expiry
 
@@ -45,6 +47,7 @@ async def put_part(request: web.Request) -> web.StreamResponse:
         raise _no_such_upload()
     previous, part.etag, part.path = part.path, received.etag, str(final)
     remove_files([previous])
+    part_stored(store, upload, number - 1, replaced=previous is not None)
     return web.Response(status=200, headers=received.headers)
 
 
