@@ -18,7 +18,34 @@ from bulkupload.state import AsyncStateStore
 
 from .ledger import Ledger
 
-__all__ = ["Control", "Stage"]
+__all__ = ["Backlog", "Control", "Stage"]
+
+
+class Backlog:
+    """Files stored (and checkpointed) but not yet placed. Senders wait for room before they
+    take their next file, so transfers never run ahead of placing by more than `limit` (plus a
+    file per sender); a stored file itself never waits to be checkpointed, so a crash at any
+    moment leaves every stored file known to the state as stored, not placed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._room = anyio.Event()
+        self._room.set()
+
+    def add(self, n: int) -> None:
+        self.count += n
+        if self.count >= self.limit and self._room.is_set():
+            self._room = anyio.Event()
+
+    def done(self, n: int) -> None:
+        self.count -= n
+        if self.count < self.limit:
+            self._room.set()
+
+    async def room(self) -> None:
+        while self.count >= self.limit:
+            await self._room.wait()
 
 
 @dataclass
@@ -71,3 +98,5 @@ class Stage:
     ledger: Ledger
     control: Control
     run_id: int
+    # Stored files not yet placed; `run_stages` sets its limit from the destination's batch.
+    backlog: Backlog = field(default_factory=lambda: Backlog(1))

@@ -33,9 +33,12 @@ async def place_stage(
         linger = max(destination.linger, PLACE_LINGER)
         async for batch in batched(placeable, destination.max_batch, linger):
             failure = functools.partial(_all_failed, batch, destination.deadline)
-            async with per_file(stage.control, results, failure):
-                for result in await destination.place(batch):
-                    await results.send(result)
+            try:
+                async with per_file(stage.control, results, failure):
+                    for result in await destination.place(batch):
+                        await results.send(result)
+            finally:
+                stage.backlog.done(len(batch))
 
 
 def _all_failed(batch: list[Stored], lifetime: float, exc: BaseException) -> list[FileResult]:

@@ -41,7 +41,8 @@ async def checkpoint_stage(
     stored: MemoryObjectReceiveStream[Stored],
     placeable: MemoryObjectSendStream[Stored],
 ) -> None:
-    """Record 'sent' (stored, not placed) for each stored upload before it is placed."""
+    """Record 'sent' (stored, not placed) for each stored upload before it is placed. Never
+    waits for placing (`placeable` has room for the whole backlog, which the senders bound)."""
     key = stage.destination.state_key
     async with stored, placeable:
         async for batch in batched(stored, RECORD_BATCH, CHECKPOINT_LINGER):
@@ -52,8 +53,9 @@ async def checkpoint_stage(
             except Exception as exc:
                 stage.control.fail(as_state_error(exc))  # their lines come from the ledger
                 return
+            stage.backlog.add(len(batch))
             for item in batch:
-                await placeable.send(item)
+                placeable.send_nowait(item)
 
 
 class StateJournal:

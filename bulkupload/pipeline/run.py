@@ -5,14 +5,17 @@
                      │                   │                            │        place ×C ┘
                      └───────────────────┴──────── results ───────────┴──────────┴─▶ record
 
-Every stream is bounded, so memory does not grow with the tree: at most 4 walk batches, C
-planned files, no unused ticket beyond the C held by preparing workers, C stored files
-before and after the checkpoint, and one record batch. A stop (graceful, hard, or an error
-no file can get past) ends the stages; the record stage then gives every file found its line.
+Memory does not grow with the tree: at most 4 walk batches, C planned files, no unused ticket
+beyond the C held by preparing workers, C stored files before the checkpoint, and after it
+the placing backlog (max(C, batch) + C: senders take no new file while it is full; the
+checkpoint itself never waits for placing), and one record batch. A stop (graceful, hard, or
+an error no file can get past) ends the stages; the record stage then gives every file found
+its line.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import anyio
@@ -82,7 +85,10 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     if stage.destination.places:
         # A batching destination's next batch fills while it places one: room for a batch.
         room = max(concurrency, batch)
-        placeable_send, placeable_recv = anyio.create_memory_object_stream[Stored](room)
+        stage.backlog.limit = room
+        # Senders keep the backlog within `room` (+ a file each), so this never fills up: the
+        # checkpoint never waits for placing, and no stored file goes unrecorded for long.
+        placeable_send, placeable_recv = anyio.create_memory_object_stream[Stored](math.inf)
         work.start_soon(checkpoint_stage, stage, stored_recv, placeable_send)
     else:  # nothing to place: a stored file is done, no checkpoint needed
         placeable_recv = stored_recv

@@ -13,6 +13,7 @@ import functools
 import time
 from dataclasses import replace
 
+import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkupload.errors import FileChanged, PolicyExpired, ProcessingFailed
@@ -73,7 +74,12 @@ async def send_stage(
 ) -> None:
     control = stage.control
     async with tickets, stored, results:
-        async for ticket in tickets:
+        while True:
+            await stage.backlog.room()  # placing is behind: take no new file until it catches up
+            try:
+                ticket = await tickets.receive()
+            except anyio.EndOfStream:
+                return
             if control.stopping:
                 await results.send(left_behind(ticket.item, "run interrupted", sending=False))
                 continue
