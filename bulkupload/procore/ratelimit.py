@@ -20,6 +20,9 @@ _MAX_WINDOW = 3600.0
 # A paced caller re-checks at least this often, so fresh headers (a new window) free it early.
 _RECHECK = 0.05
 
+# A hold at least this long is told to `on_hold` (a shorter one is spacing, not a wait).
+HOLD_NOTICE = 0.5
+
 
 def _header_float(headers: Mapping[str, str], name: str) -> float | None:
     value = headers.get(name)
@@ -45,6 +48,10 @@ class RateLimitPacer:
     passed, calls go at the long-run rate (limit per window length, as seen so far; at most
     `probe_wait` apart) until an answer tells the new budget: a sliding window frees only the
     calls that aged out, not all of them.
+
+    `on_hold`, when set, is told how many seconds the next call is held when the budget makes
+    it wait at least `HOLD_NOTICE`, and `0.0` once it goes: what a display shows as "waiting
+    for the API limit".
     """
 
     def __init__(
@@ -73,6 +80,7 @@ class RateLimitPacer:
         self._window = 0.0  # longest reset - now seen: the window's length, roughly
         self._blocked_until = 0.0  # after a 429: nobody goes before this
         self._lock: asyncio.Lock | None = None
+        self.on_hold: Callable[[float], None] | None = None
 
     def estimated_remaining(self) -> float | None:
         """Calls left in the window, minus those sent after the answer that reported it."""
@@ -153,6 +161,12 @@ class RateLimitPacer:
         # One caller at a time waits for the next slot, so concurrent callers queue up behind
         # each other instead of all firing when a slot opens.
         async with self._lock:
+            held = False
             while (wait := self.delay(self._clock())) > 0:
+                if not held and wait >= HOLD_NOTICE and self.on_hold is not None:
+                    held = True
+                    self.on_hold(wait)
                 await self._sleep(min(wait, _RECHECK))
+            if held and self.on_hold is not None:
+                self.on_hold(0.0)
             return self._claim(self._clock())
