@@ -78,9 +78,11 @@ def manifest_of(options: Options, destination: Destination) -> Path:
     )
 
 
-def attach_settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> AttachSettings:
+def attach_settings_from(
+    args: argparse.Namespace, env: Mapping[str, str], *, options: Options | None = None
+) -> AttachSettings:
     """Flags over the TOML file (the upload run's own file will do) over defaults."""
-    options = Options(args)
+    options = options or Options(args)
     pick = options.pick
     target = resolve_target(options, "attach")
     connection = resolve_connection(options, env, target)
@@ -101,8 +103,9 @@ def attach_settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> At
 
 
 def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    settings = attach_settings_from(args, env)
-    setup_logging(Options(args))
+    options = Options(args)
+    settings = attach_settings_from(args, env, options=options)
+    setup_logging(options)
     signals = SignalStop(lambda text: print(text, file=sys.stderr, flush=True))
 
     async def work(watch: SignalStop) -> AttachOutcome:

@@ -102,6 +102,11 @@ def test_output_piped_into_head_is_no_error(runner: Runner, tmp_path: Path) -> N
     dry = read_manifest(runner.manifest.with_name("manifest-dry-run.jsonl"))
     assert len(dry) == 40
     assert runner.manifest.read_bytes() == manifest_before
+    # A real run's summary into the closed pipe: the run is done and recorded all the same.
+    done = closed_stdout(runner.command(str(src)), runner.env())
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    records = {r["path"]: r["status"] for r in read_manifest(runner.manifest)}
+    assert len(records) == 40 and records["d/new.txt"] == "uploaded"
 
 
 # ── W8: report --target ────────────────────────────────────────────────────────────────────
