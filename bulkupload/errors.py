@@ -50,7 +50,13 @@ class StateError(BulkUploadError):
 
 
 class NetworkError(BulkUploadError):
-    """No answer: unreachable host, reset connection or timeout."""
+    """No answer: unreachable host, reset connection or timeout. `host` is the host it was
+    for, when known; `login` says it was the login (OAuth) server."""
+
+    def __init__(self, message: str, *, host: str | None = None, login: bool = False) -> None:
+        super().__init__(message)
+        self.host = host
+        self.login = login
 
 
 class ApiError(BulkUploadError):

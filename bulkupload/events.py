@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .models import FileResult
+from .retry import upcoming_wait
 
 __all__ = [
+    "ApiPaced",
     "BytesMoved",
     "Event",
     "EventBus",
@@ -63,10 +65,19 @@ class BytesMoved:
 @dataclass(frozen=True, slots=True)
 class Retried:
     """One retry of kind `kind` (a `retry.RetryPolicy` name: api, storage, part, renewal, ...);
-    `what` says what was retried and why, for logs."""
+    `what` says what was retried and why, for logs; `wait` the seconds until the next try."""
 
     kind: str
     what: str = ""
+    wait: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPaced:
+    """Procore's rate limit holds the next API call for `wait` seconds (the pacer spends the
+    budget the headers report); `0.0` when calls go again."""
+
+    wait: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +94,7 @@ class Notice:
     text: str
 
 
-Event = FilesFound | SendPlanned | WalkEnded | BytesMoved | Retried | FileDone | Notice
+Event = FilesFound | SendPlanned | WalkEnded | BytesMoved | Retried | FileDone | Notice | ApiPaced
 Subscriber = Callable[[Event], None]
 
 
@@ -105,4 +116,5 @@ class EventBus:
                 log.exception("an event subscriber failed on %s", type(event).__name__)
 
     def retried(self, kind: str, what: str = "") -> None:
-        self.emit(Retried(kind, what))
+        """A retry, with the wait its policy chose when announced from an `on_retry` callback."""
+        self.emit(Retried(kind, what, upcoming_wait()))

@@ -24,14 +24,22 @@ def log_event(event: Event) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info("file", extra={"result": event.result})
     elif isinstance(event, Retried):
-        log.info("retry (%s): %s", event.kind, event.what, extra={"retry": event.kind})
+        after = "" if event.wait is None else f", next try in {event.wait:.1f}s"
+        log.info(
+            "retry (%s%s): %s",
+            event.kind,
+            after,
+            event.what,
+            extra={"retry": event.kind, "what": event.what, "wait": event.wait},
+        )
 
 
 _Line = tuple[str | None, logging.LogRecord | None, threading.Event | None]
 """A line for the writer (None: only a marker), its record (for handleError), set once written."""
 
 
-def _on_event_loop() -> bool:
+def on_event_loop() -> bool:
+    """Whether this thread runs an event loop (which must never wait on a lock or a thread)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -94,7 +102,7 @@ class JsonLinesHandler(logging.FileHandler):
         except Exception:
             self.handleError(record)
             return
-        self._hand_over(text, record, wait=not _on_event_loop())
+        self._hand_over(text, record, wait=not on_event_loop())
 
     def flush(self) -> None:
         """Wait until every line handed over so far is written."""
@@ -124,7 +132,7 @@ class JsonLinesHandler(logging.FileHandler):
                 attempts=result.attempts,
                 error=result.error,
             )
-        for key in ("summary", "retry"):
+        for key in ("summary", "retry", "wait"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         return json.dumps(line, ensure_ascii=False, default=str)

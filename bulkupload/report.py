@@ -9,14 +9,17 @@ from __future__ import annotations
 import base64
 import csv
 import json
+from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any, TextIO
 
 from bulkupload.errors import ConfigError
+from bulkupload.human import count, shown
 from bulkupload.manifest import printable_values
 from bulkupload.models import Target
 from bulkupload.state import ROW_STATUSES, StateRow, StateStore
 
-__all__ = ["REPORT_FORMATS", "render_report", "summary_counts"]
+__all__ = ["REPORT_FORMATS", "render_report", "summary_counts", "target_keys"]
 
 REPORT_FORMATS = ("table", "json", "csv")
 
@@ -40,47 +43,71 @@ _FIELDS = (
     "seen_run",
 )
 
-# Table cells are one line each: control characters (a newline in a file name) are escaped.
-_CONTROL = {code: f"\\x{code:02x}" for code in [*range(32), 127]} | {
-    ord("\n"): "\\n",
-    ord("\t"): "\\t",
-    ord("\r"): "\\r",
-}
 _MAX_PATH_WIDTH = 80  # longer paths overflow their column instead of widening every line
 
 
-def _target_key(target: str | Target | None) -> str | None:
-    return target.key if isinstance(target, Target) else target
+Targets = str | Target | Sequence[str] | None
+"""One target (its key or itself), several keys, or every target (None)."""
 
 
-def summary_counts(store: StateStore, target: str | Target | None = None) -> dict[str, int]:
+def _keys(target: Targets) -> list[str] | None:
+    if target is None:
+        return None
+    if isinstance(target, Target):
+        return [target.key]
+    if isinstance(target, str):
+        return [target]
+    return list(target)
+
+
+def target_keys(store: StateStore, prefix: str) -> list[str]:
+    """The state's target keys that are `prefix` or lie under it (`project:42` matches
+    `project:42` and `project:42/Drawings`, not `project:420`); every key for `""`."""
+    keys = sorted({str(run["target"]) for run in store.runs()})
+    keys = [k for k in keys if not prefix or k == prefix or k.startswith(prefix.rstrip("/") + "/")]
+    return [k for k in keys if store.status_counts(k)]
+
+
+def _rows(store: StateStore, keys: list[str] | None) -> Iterator[StateRow]:
+    if keys is None:
+        return store.rows(None)
+    return chain.from_iterable(store.rows(key) for key in keys)
+
+
+def summary_counts(store: StateStore, target: Targets = None) -> dict[str, int]:
     """Files per status (every status present, zero if none), the total, and bytes uploaded."""
-    counts = store.status_counts(_target_key(target))
+    keys = _keys(target)
+    counts: dict[str, tuple[int, int]] = {}
+    for key in [None] if keys is None else keys:
+        for status, (n, size) in store.status_counts(key).items():
+            had_n, had_size = counts.get(status, (0, 0))
+            counts[status] = (had_n + n, had_size + size)
     summary = {status: counts.get(status, (0, 0))[0] for status in ROW_STATUSES}
-    summary["total"] = sum(count for count, _ in counts.values())
+    summary["total"] = sum(n for n, _ in counts.values())
     summary["bytes_uploaded"] = counts.get("uploaded", (0, 0))[1]
     return summary
 
 
-def render_report(store: StateStore, target: str | Target | None, fmt: str, out: TextIO) -> None:
-    """Write every state row of `target` (or of all targets) to `out` in format `fmt`.
+def render_report(store: StateStore, target: Targets, fmt: str, out: TextIO) -> None:
+    """Write every state row of `target` (one key, several, or all targets) to `out` in `fmt`.
 
-    `table`: aligned columns path/status/size/uploaded at/error and a summary line.
+    `table`: aligned columns path/status/size/uploaded at/error and a summary line (with a
+    target column when more than one target is shown).
     `json`: JSON Lines, one object per file (a JSON array would have to end before it could be
     parsed, which matters for states of millions of rows). `csv`: a header then one row per file.
     Paths are printable text; `path_bytes_b64` gives the exact bytes when they differ.
     """
-    key = _target_key(target)
+    keys = _keys(target)
     if fmt == "table":
-        _render_table(store, key, out)
+        _render_table(store, keys, out)
     elif fmt == "json":
-        for row in store.rows(key):
+        for row in _rows(store, keys):
             record = printable_values(_record(row))
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=_FIELDS, lineterminator="\n")
         writer.writeheader()
-        for row in store.rows(key):
+        for row in _rows(store, keys):
             writer.writerow(printable_values(_record(row)))
     else:
         raise ConfigError(f"unknown report format {fmt!r} (choose {', '.join(REPORT_FORMATS)})")
@@ -98,7 +125,7 @@ def _record(row: StateRow) -> dict[str, Any]:
 
 
 def _cell(text: str | None) -> str:
-    return str(printable_values(text or "")).translate(_CONTROL)
+    return shown(text or "")  # one line each: a newline in a file name is escaped
 
 
 def _table_cells(row: StateRow, with_target: bool) -> list[str]:
@@ -108,13 +135,13 @@ def _table_cells(row: StateRow, with_target: bool) -> list[str]:
     return [row.target, *cells] if with_target else cells
 
 
-def _render_table(store: StateStore, key: str | None, out: TextIO) -> None:
-    with_target = key is None
+def _render_table(store: StateStore, keys: list[str] | None, out: TextIO) -> None:
+    with_target = keys is None or len(keys) > 1
     header = ["path", "status", "size", "uploaded at", "error"]
     if with_target:
         header.insert(0, "target")
     widths = [len(h) for h in header]
-    for row in store.rows(key):  # first pass: column widths only
+    for row in _rows(store, keys):  # first pass: column widths only
         for i, cell in enumerate(_table_cells(row, with_target)):
             widths[i] = max(widths[i], len(cell))
     path_col = 1 if with_target else 0
@@ -130,8 +157,8 @@ def _render_table(store: StateStore, key: str | None, out: TextIO) -> None:
 
     out.write(line(header))
     out.write(line(["-" * w for w in widths[:-1]] + ["-" * len(header[-1])]))
-    for row in store.rows(key):
+    for row in _rows(store, keys):
         out.write(line(_table_cells(row, with_target)))
-    counts = summary_counts(store, key)
+    counts = summary_counts(store, keys)
     parts = ", ".join(f"{counts[s]} {s}" for s in ROW_STATUSES if counts[s])
-    out.write(f"{counts['total']} files" + (f": {parts}" if parts else "") + "\n")
+    out.write(count(counts["total"], "file") + (f": {parts}" if parts else "") + "\n")

@@ -24,6 +24,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -160,6 +161,25 @@ def compute_wait(policy: RetryPolicy, attempt: int, exc: BaseException | None) -
 OnRetry = Callable[[BaseException], None]
 
 
+# The wait before the retry being announced, for the `on_retry` callback's event and log line.
+_next_wait: ContextVar[float | None] = ContextVar("bulkupload_next_wait", default=None)
+
+
+def upcoming_wait() -> float | None:
+    """Inside an `on_retry` callback: the seconds until the next try (None elsewhere)."""
+    return _next_wait.get()
+
+
+def _announce(on_retry: OnRetry | None, exc: BaseException, wait: float | None) -> None:
+    if on_retry is None:
+        return
+    token = _next_wait.set(wait)
+    try:
+        on_retry(exc)
+    finally:
+        _next_wait.reset(token)
+
+
 def retrying(
     policy: RetryPolicy, *, on_retry: OnRetry | None = None, first_attempt: int = 1
 ) -> tenacity.AsyncRetrying:
@@ -176,8 +196,9 @@ def retrying(
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
-        if on_retry is not None and exc is not None:
-            on_retry(exc)
+        if exc is not None:
+            wait = state.next_action.sleep if state.next_action is not None else None
+            _announce(on_retry, exc, wait)
 
     return tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(policy.retry_on),
@@ -204,9 +225,9 @@ async def call_with_retries(
     except policy.retry_on as exc:
         if policy.attempts <= 1 or time.monotonic() - started >= policy.total:
             raise
-        if on_retry is not None:
-            on_retry(exc)
-        await asyncio.sleep(compute_wait(policy, 1, exc))
+        wait = compute_wait(policy, 1, exc)
+        _announce(on_retry, exc, wait)
+        await asyncio.sleep(wait)
     rest = replace(
         policy,
         attempts=policy.attempts - 1,

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .events import BytesMoved, Event, FileDone, FilesFound, Retried, SendPlanned, WalkEnded
+from .events import (
+    ApiPaced,
+    BytesMoved,
+    Event,
+    FileDone,
+    FilesFound,
+    Retried,
+    SendPlanned,
+    WalkEnded,
+)
 from .models import Disposition, FileResult, Status, printable
 
 __all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
@@ -48,6 +57,16 @@ class Tally:
     # earliest time Procore deletes one of them (Unix seconds).
     unplaced: int = 0
     first_deadline: float | None = None
+    # Files the plan sent on that have their outcome, and the bytes of those that will not be
+    # sent after all (failed, left by a stop, a conflict rule): what is left to send is
+    # to_send_bytes - dropped_bytes - what was sent.
+    planned_done: int = 0
+    dropped_bytes: int = 0
+    # Procore's rate limit: when the held API call goes (monotonic; None: not held), and the
+    # seconds calls were held in all.
+    api_held_until: float | None = None
+    api_wait_s: float = 0.0
+    _held_since: float | None = None
 
     def on_event(self, event: Event) -> None:
         """The subscriber: every count comes from the run's events."""
@@ -65,6 +84,19 @@ class Tally:
             self.retries_by_kind[event.kind] += 1
         elif isinstance(event, WalkEnded):
             self.walk_done = event.complete
+        elif isinstance(event, ApiPaced):
+            self.paced(event.wait, time.monotonic())
+
+    def paced(self, wait: float, now: float) -> None:
+        if wait > 0:
+            self.api_held_until = now + wait
+            if self._held_since is None:
+                self._held_since = now
+        else:
+            self.api_held_until = None
+            if self._held_since is not None:
+                self.api_wait_s += now - self._held_since
+                self._held_since = None
 
     @property
     def retries(self) -> int:
@@ -74,7 +106,31 @@ class Tally:
     def done(self) -> int:
         return self.uploaded + self.skipped + self.failed
 
+    @property
+    def open_planned(self) -> int:
+        """Files planned to send without an outcome yet: in flight, or queued for a slot."""
+        return max(self.to_send - self.planned_done, 0)
+
+    def _settle(self, result: FileResult) -> None:
+        """Count the outcome of a file the plan sent on. A FileDone does not say whether the
+        plan sent it on: these outcomes only come after it did (a stop's "not sent" also comes
+        to files never planned, so it counts only while planned files are open)."""
+        error = result.error or ""
+        sent = result.status is Status.UPLOADED or result.disposition is Disposition.SENT
+        planned = (
+            sent
+            or (result.status is Status.SKIPPED and result.disposition is Disposition.DONE)
+            or (result.status is Status.FAILED and result.disposition is Disposition.FAILED)
+            or error.startswith(("aborted mid-upload", "dry run:"))
+            or (error.startswith("not sent:") and self.open_planned > 0)
+        )
+        if planned:
+            self.planned_done += 1
+            if result.status is not Status.UPLOADED:
+                self.dropped_bytes += result.size or 0
+
     def count(self, result: FileResult) -> None:
+        self._settle(result)
         if result.disposition is Disposition.SENT:
             self.unplaced += 1
             if result.expires_at is not None:
@@ -137,6 +193,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "gone_from_source": [printable(rel) for rel in outcome.gone],
         "gone_from_source_total": outcome.gone_count,
         "unplaced_uploads": tally.unplaced,
+        "api_wait_s": round(tally.api_wait_s, 1),
         "unplaced_first_deadline": (
             None
             if tally.first_deadline is None

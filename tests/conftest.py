@@ -88,6 +88,19 @@ def blockbuster() -> Iterator[BlockBuster]:
         detector.deactivate()
 
 
+@pytest.fixture(scope="session")
+def _test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def no_real_home(_test_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default state and manifests live in the user's state directory: never the real one
+    (HOME is where it is found when a test's environment names no XDG_STATE_HOME)."""
+    monkeypatch.setenv("HOME", str(_test_home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(_test_home / "state"))
+
+
 @pytest.fixture
 def make_emulator() -> Iterator[Callable[..., RunningEmulator]]:
     """Factory: `make_emulator(spike_limit=3, ...)` starts an emulator with config overrides."""

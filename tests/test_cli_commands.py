@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
+import socket
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
 from bulkupload import cli
 from bulkupload.cli.attach import attach_settings_from
@@ -26,6 +30,7 @@ from bulkupload.errors import (
     TargetUnusable,
 )
 from bulkupload.models import Target
+from bulkupload.procore.unreachable import unreachable
 from tests.trees import make_tree, read_manifest
 
 ENV = {"PROCORE_CLIENT_ID": "id", "PROCORE_CLIENT_SECRET": "secret", "PROCORE_COMPANY_ID": "7"}
@@ -72,7 +77,7 @@ def test_a_word_that_is_a_command_and_a_path_gets_one_explaining_line(
     """Was: `bulkupload report --project 1` failed with 'unrecognized arguments'."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "report").mkdir()
-    code, out, err = run("report", "--project", "1")
+    code, out, err = run("report", "--no-attach")
     assert code == 2 and out == ""
     [line] = err.strip().splitlines()
     assert "'report' is the report command, and also a path here" in line
@@ -109,10 +114,38 @@ def test_every_command_documents_every_option_in_its_help() -> None:
                 assert option in out, (name, option)
             if action.option_strings:
                 assert action.help, (name, action.option_strings)
+                # F7: each shows its default (but --help and --version)
+                if not {"--help", "--version"} & set(action.option_strings):
+                    assert "(default: " in action.help, (name, action.option_strings)
     code, out, _ = run("--help")
     assert code == 0
     for text in ("upload", "attach", "report", "bulkupload upload report", "exit codes"):
         assert text in out, text
+
+
+def test_help_and_the_usage_line_name_every_command() -> None:
+    """F6: `bulkupload help` was an upload of a SOURCE named help."""
+    code, out, err = run("help")
+    assert code == 0 and err == ""
+    usage = out.split("\n\n")[0]
+    for command in ("[upload] SOURCE", "attach", "report", "help"):
+        assert f"bulkupload [-q|-v|--debug] {command}" in usage or f"bulkupload {command}" in usage
+    code, out, _ = run("help", "attach")
+    assert code == 0 and out.startswith("usage: bulkupload [-q|-v|--debug] attach")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--debug", "attach", "--project", "42"],
+        ["-v", "attach", "--project", "42"],
+        ["-vv", "report"],
+        ["--log-level", "info", "attach"],
+        ["--log-level=debug", "-q", "report"],
+    ],
+)
+def test_global_flags_before_the_command_word(argv: list[str]) -> None:
+    assert parse(*argv).command == argv[-1] if argv[-1] == "report" else "attach"
 
 
 def test_version_before_or_after_a_source() -> None:
@@ -126,7 +159,7 @@ def test_upload_and_attach_resolve_the_connection_alike(tmp_path: Path) -> None:
     env = {**ENV, "PROCORE_BASE_URL": "https://sandbox.example/", "PROCORE_COMPANY_ID": ""}
     flags = ["--company", "9", "--login-url", "https://login.example", "--folder", "/A/B/"]
     upload = cli.settings_from(parse("src", *flags), env)
-    attach = attach_settings_from(parse("attach", *flags), env).connection
+    attach = attach_settings_from(parse("attach", "--manifest", "m.jsonl", *flags), env).connection
     for name in ("base_url", "login_url", "company_id", "credentials", "allow_http"):
         assert getattr(attach, name) == getattr(upload, name), name
     assert attach.base_url == "https://sandbox.example" and attach.company_id == 9
@@ -173,7 +206,9 @@ def test_attach_records_under_the_key_an_upload_run_uses() -> None:
             credentials=cli.settings_from(parse("x", "--project", "1"), ENV).credentials,
             folder=folder,
         )
-        attach = attach_settings_from(parse("attach", "--project", "42", *attach_flag), ENV)
+        attach = attach_settings_from(
+            parse("attach", "--manifest", "m.jsonl", "--project", "42", *attach_flag), ENV
+        )
         assert attach.state_key == documents_state_key(upload.target, upload.folder)
 
 
@@ -194,6 +229,42 @@ def test_attach_records_under_the_key_an_upload_run_uses() -> None:
 def test_each_error_has_one_sentence_and_exit_2(error: Exception, sentence: str) -> None:
     text, code = describe(error)
     assert text.startswith(sentence) and code == 2
+
+
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        (
+            aiohttp.ClientConnectorDNSError(
+                ConnectionKey("login.example", 443, True, True, None, None, None),
+                OSError(socket.EAI_NONAME, "Name or service not known"),
+            ),
+            "DNS lookup failed: no such host, or no network",
+        ),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), "timed out"),
+        (TimeoutError(), "timed out"),
+        (aiohttp.ServerDisconnectedError(), "the server closed the connection"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "connection reset"),
+        (
+            aiohttp.ClientConnectorError(
+                ConnectionKey("h", 1, False, True, None, None, None),
+                ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
+            ),
+            "connection refused: nothing listens there",
+        ),
+    ],
+)
+def test_a_network_error_names_the_host_and_the_cause(cause: Exception, words: str) -> None:
+    """F5: was `cannot reach the login server: ClientConnectorDNSError`."""
+    login = unreachable("https://login.procore.com/oauth/token", cause, login=True)
+    text, code = describe(login)
+    assert code == 2
+    assert text == (
+        f"cannot reach the login server https://login.procore.com ({words}); if that is not "
+        "your login server, set --login-url or PROCORE_LOGIN_URL"
+    )
+    api = unreachable("http://127.0.0.1:8080/rest/v1.0/x", cause, call="GET /rest/v1.0/x")
+    assert describe(api)[0] == f"cannot reach http://127.0.0.1:8080 ({words}; GET /rest/v1.0/x)"
 
 
 def test_a_task_group_error_is_described_by_the_first_of_ours() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bulkupload import cli
 from bulkupload.cli import build_parser, settings_from
 from bulkupload.config import Credentials, Settings, check_url, parse_size
 from bulkupload.errors import ConfigError
@@ -101,14 +104,96 @@ def test_toml_refuses_secrets_and_unknown_keys(tmp_path: Path) -> None:
         settings("src", "--config", str(typo))
 
 
+def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(list(argv), ENV if env is None else env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_usage_line(err: str) -> str:
+    """The one error line of a usage error (argparse also prints the usage line above it)."""
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = [line for line in err.splitlines() if not line.startswith(("usage:", "       "))]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "says"),
     [
-        ("src", "--project", "1", "--concurrency", "0"),
-        ("src", "--project", "1", "--segment-size", "1MiB"),
-        ("src", "--project", "1", "--retries", "-1"),
+        # B1: was a traceback ending in ConfigError, exit 1
+        (("--segment-size", "5x"), "argument --segment-size: not a size: '5x'"),
+        (("--segment-threshold", "lots"), "argument --segment-threshold: not a size: 'lots'"),
+        (("--part-size", "1..2M"), "argument --part-size: not a size: '1..2M'"),
+        (("--segment-size", "1MiB"), "argument --segment-size: expected a size from 5MiB to 5GiB"),
+        (("--concurrency", "0"), "argument --concurrency/-j: expected a whole number from 1 to"),
+        (("--retries", "-1"), "argument --retries: expected a whole number from 0 to 50"),
+        # W9: was accepted (0 fell back to $PROCORE_COMPANY_ID; -5 and 99999 seconds went on)
+        (("--company-id", "0"), "argument --company-id: expected a company id"),
+        (("--company-id", "-4"), "argument --company-id: expected a company id"),
+        (("--instruction-max-age", "-5"), "argument --instruction-max-age: expected a number"),
+        (("--instruction-max-age", "99999"), "at most 3600"),
+        (("--folder", "../.."), "argument --folder: '.' and '..' are not folder names"),
+        (("--folder", "Docs/./2026"), "argument --folder: '.' and '..' are not folder names"),
+        (("--folder", "Docs//2026"), "argument --folder: a folder name is empty"),
+        (("--stats", "-1"), "argument --stats: expected a number of seconds"),
     ],
 )
-def test_out_of_range_values(argv: tuple[str, ...]) -> None:
-    with pytest.raises(ConfigError):
-        settings(*argv)
+def test_a_bad_flag_value_is_one_usage_line_and_exit_2(argv: tuple[str, ...], says: str) -> None:
+    code, out, err = run("src", "--project", "1", *argv)
+    assert code == 2 and out == ""
+    line = one_usage_line(err)
+    assert line.startswith("bulkupload: error: ") and says in line, line
+
+
+def test_a_company_id_of_0_in_the_environment_is_refused() -> None:
+    """W9: `--company-id 0` no longer falls back to the environment; 0 there is refused too."""
+    code, _, err = run("src", "--project", "1", env={**ENV, "PROCORE_COMPANY_ID": "0"})
+    assert code == 2 and "PROCORE_COMPANY_ID must be a positive id, not 0" in err
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        # B4: each was "internal error: TypeError/ValueError/ExceptionGroup"
+        ('concurrency = "lots"', 'concurrency = "lots": expected a whole number from 1 to 512'),
+        ('project = "abc"', 'project = "abc": expected a project id'),
+        ('segment_size = "1"', 'segment_size = "1": expected a size from 5MiB to 5GiB'),
+        ("concurrency = 1.5", "concurrency = 1.5: expected a whole number"),
+        ("include = 5", "include = 5: expected a list of strings"),
+        ("exclude = [1, 2]", "exclude = [1, 2]: expected a list of strings"),
+        # W5: "no" turned checksums on; "fancy" was accepted
+        ('checksum = "no"', 'checksum = "no": expected true or false (without quotes)'),
+        ('progress = "fancy"', 'progress = "fancy": expected one of auto, tty, plain, none'),
+        ('folder = "../up"', "folder = \"../up\": '.' and '..' are not folder names"),
+        ("instruction_max_age = -5", "instruction_max_age = -5: expected a number of seconds"),
+        ("part-size = true", "part-size = true: expected a size over 5MiB"),
+        ("concurency = 4", "unknown option(s): concurency (did you mean concurrency?)"),
+        ("debug = true", "unknown option(s): debug"),
+    ],
+)
+def test_a_mistyped_toml_value_is_one_line_naming_file_and_key(
+    tmp_path: Path, toml: str, says: str
+) -> None:
+    config = tmp_path / "bulkupload.toml"
+    config.write_text(f"project = 1\n{toml}\n" if "project" not in toml else toml + "\n")
+    code, out, err = run("src", "--config", str(config))
+    assert code == 2 and out == "", err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"bulkupload: error: {config}: ") and says in line, line
+
+
+def test_toml_takes_what_the_flags_take(tmp_path: Path) -> None:
+    """B4: a SIZE string was a TypeError in TOML; a number of bytes still works."""
+    config = tmp_path / "bulkupload.toml"
+    config.write_text(
+        'project = 1\nsegment_threshold = "64MiB"\npart_size = "48MiB"\nsegment-size = "8MiB"\n'
+        'checksum = false\nprogress = "plain"\ninclude = "*.pdf"\ninstruction_max_age = 600\n'
+        "stats = 5\n"
+    )
+    merged = settings("src", "--config", str(config))
+    assert merged.segment_threshold == 64 << 20 and merged.part_size == 48 << 20
+    assert merged.segment_size == 8 << 20 and merged.checksum is False
+    assert merged.progress == "plain" and merged.include == ("*.pdf",)
+    assert merged.instruction_max_age == 600

@@ -19,17 +19,25 @@ from typing import NoReturn
 from .. import __version__
 from . import attach, report, upload
 from .failures import describe, report_failure
+from .options import GLOBAL, add_options
+from .pipes import quiet_when_closed
 from .upload import settings_from
 
 __all__ = ["build_parser", "describe", "main", "run", "settings_from", "with_command"]
 
-GLOBAL_FLAGS = ("--debug",)
+# Flags of the whole command line, before or after the command word (and their values).
+GLOBAL_FLAGS = {"--debug": 0, "-q": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-level": 1}
 TOP_LEVEL = ("-h", "--help", "--version")
 
-USAGE = """\
-bulkupload [--debug] [upload] SOURCE... (--project ID | --company ID) [options]
-       bulkupload [--debug] attach [--manifest PATH] (--project ID | --company ID) [options]
-       bulkupload [--debug] report [--state PATH] [--target KEY] [--format FORMAT]"""
+USAGES = {
+    "upload": "bulkupload [-q|-v|--debug] [upload] SOURCE... (--project ID | --company ID) "
+    "[options]",
+    "attach": "bulkupload [-q|-v|--debug] attach [--manifest PATH] (--project ID | --company ID) "
+    "[options]",
+    "report": "bulkupload [-q|-v|--debug] report [--state PATH] [--target KEY] [--format FORMAT]",
+    "help": "bulkupload help [upload|attach|report]",
+}
+USAGE = "\n       ".join(USAGES.values())
 
 DESCRIPTION = """\
 Fast, resumable bulk uploads of file trees into Procore's Documents tool.
@@ -41,10 +49,11 @@ Credentials come from the environment only:
 """
 
 EPILOG = """\
-which command: the first word (after --debug) names the command when it is upload, attach or
-report; any other word starts an upload. So `bulkupload ./drawings --project 42` uploads, and
-`bulkupload report` is the report command even where a directory `report` exists: to upload a
-SOURCE named like a command, say `bulkupload upload report ...` or `bulkupload ./report ...`.
+which command: the first word (after -q, -v, --log-level, --debug) names the command when it is
+upload, attach, report or help; any other word starts an upload. So `bulkupload ./drawings
+--project 42` uploads, and `bulkupload report` is the report command even where a directory
+`report` exists: to upload a SOURCE named like a command, say `bulkupload upload report ...` or
+`bulkupload ./report ...`.
 Each command has its own --help (`bulkupload upload --help` lists every upload option).
 
 exit codes: 0 all files uploaded or skipped on purpose; 1 some files failed; 2 usage, config,
@@ -97,14 +106,29 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _global_flag(word: str) -> int | None:
+    """How many values follow `word` if it is a global flag (`-vv`, `--log-level=x`: none)."""
+    if word in GLOBAL_FLAGS:
+        return GLOBAL_FLAGS[word]
+    if word.startswith("--log-level=") or (len(word) > 2 and word.strip("v") == "-"):
+        return 0
+    return None
+
+
+def command_at(argv: Sequence[str]) -> int:
+    """Where the command word is (or would be): after the global flags and their values."""
+    at = 0
+    while at < len(argv) and (values := _global_flag(argv[at])) is not None:
+        at += 1 + values
+    return min(at, len(argv))
+
+
 def with_command(argv: Sequence[str]) -> list[str]:
     """`argv` with its command word explicit: `upload` goes in front of anything that names
     no command (after the global flags), e.g. `./drawings --project 42`."""
     argv = list(argv)
-    at = 0
-    while at < len(argv) and argv[at] in GLOBAL_FLAGS:
-        at += 1
-    if at < len(argv) and (argv[at] in COMMANDS or argv[at] in TOP_LEVEL):
+    at = command_at(argv)
+    if at < len(argv) and (argv[at] in COMMANDS or argv[at] in TOP_LEVEL or argv[at] == "help"):
         return argv
     return [*argv[:at], "upload", *argv[at:]]
 
@@ -136,7 +160,14 @@ class CommandLine(CommandParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         argv = with_command(sys.argv[1:] if args is None else args)
-        word = next((w for w in argv if w not in GLOBAL_FLAGS), None)
+        at = command_at(argv)
+        word = argv[at] if at < len(argv) else None
+        if word == "help":
+            # `bulkupload help [COMMAND]`: that command's help, or this one's.
+            topic = argv[at + 1 : at + 2]
+            return super().parse_known_args(
+                [*topic, "--help"] if topic and topic[0] in self.commands else ["--help"]
+            )
         if word in self.commands and os.path.lexists(word):
             # Either parser may meet the error: the command's own, or ours (unknown arguments).
             self.ambiguous = self.commands[word].ambiguous = word
@@ -151,7 +182,7 @@ def build_parser() -> CommandLine:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    add_options(parser, GLOBAL)
     parser.add_argument("--version", action="version", version=f"bulkupload {__version__}")
     subparsers = parser.add_subparsers(
         title="commands",
@@ -164,6 +195,8 @@ def build_parser() -> CommandLine:
     for command in COMMANDS.values():
         sub = subparsers.add_parser(
             command.name,
+            prog=command.prog,  # its usage errors start as its other errors do
+            usage=USAGES[command.name],
             help=command.summary,
             description=command.description,
             epilog=command.epilog,
@@ -179,15 +212,16 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     """Run the command line; returns the exit code (never raises for expected errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    command = COMMANDS[args.command]
-    try:
-        return command.run(args, env)
-    except Exception as exc:  # one line per kind of error, from the table in failures.py
-        return report_failure(command.prog, exc, debug=args.debug)
+    with quiet_when_closed():  # `bulkupload report | head`: no traceback, no error
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
+            return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+        command = COMMANDS[args.command]
+        try:
+            return command.run(args, env)
+        except Exception as exc:  # one line per kind of error, from the table in failures.py
+            return report_failure(command.prog, exc, debug=args.debug)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..results import failed, unplaced
 from ..retry import Policies
 from ..runner import api_client
 from ..state import AsyncStateStore, StateRow, now_iso
+from ..stats import KEPT_FAILURES
 from .common import Connection
 from .failures import describe
 
@@ -76,6 +77,8 @@ class AttachOutcome:
     not_tried: int = 0  # left for the next `attach` by a stop
     stopped_by: Exception | None = None  # the error that stopped the run, if any
     aborted: bool = False  # a hard stop cancelled the attaches in flight
+    # (expired|failed, path, reason) of the first KEPT_FAILURES records that did not attach
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def pending(record: Mapping[str, Any]) -> bool:
@@ -280,6 +283,10 @@ class Attaching:
         )
         if placement is not None and placement.action:
             record["action"] = placement.action
+        failures = self.outcome.failures
+        if (expired or result.status.value == "failed") and len(failures) < KEPT_FAILURES:
+            word = "expired" if expired else "failed"
+            failures.append((word, result.rel, result.error or word))
         if expired:
             self.outcome.expired += 1
         elif result.status.value == "failed":

@@ -4,9 +4,9 @@ the connection (hosts, company, credentials, --allow-http), the target, and logg
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,14 +16,13 @@ from ..config import (
     PRODUCTION_LOGIN,
     Credentials,
     check_url,
-    env_int,
-    load_toml,
+    env_id,
 )
 from ..errors import ConfigError
 from ..models import Target
-
-# Options that only steer the command line itself: a config file naming them is a mistake.
-NOT_IN_FILE = frozenset({"help", "debug", "config", "version", "command"})
+from .console import ConsoleHandler
+from .locations import expand
+from .options import read_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +37,14 @@ class Connection:
 
 
 class Options:
-    """Flags over the `--config` TOML file over defaults: `pick(name)` gives the winner."""
+    """Flags over the `--config` TOML file over defaults: `pick(name)` gives the winner, typed
+    and checked alike whichever way it came (`options.py`)."""
 
-    def __init__(self, args: argparse.Namespace, *, file_keys: Iterable[str]) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         config: Path | None = getattr(args, "config", None)
-        self.file: dict[str, Any] = load_toml(config) if config else {}
-        unknown = sorted(set(self.file) - set(file_keys))
-        if unknown:
-            raise ConfigError(f"{config}: unknown option(s): {', '.join(unknown)}")
+        self.file: dict[str, Any] = read_config(config) if config else {}
+        self.started = dt.datetime.now()  # what {date} and {time} in a path become
 
     def pick(self, name: str, default: Any = None) -> Any:
         value = getattr(self.args, name, None)
@@ -54,46 +52,10 @@ class Options:
             return value
         return self.file.get(name, default)
 
-
-def add_common_arguments(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
-    """`--debug` after the command word too (SUPPRESS: it never resets one given before it)."""
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks and debug logs",
-    )
-    if config:
-        parser.add_argument(
-            "--config",
-            type=Path,
-            metavar="TOML",
-            help="read any of these options (not secrets) from a TOML file; flags win",
-        )
-
-
-def add_target_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--project", type=int, metavar="ID", help=f"{verb} this project")
-    target.add_argument("--company", type=int, metavar="ID", help=f"{verb} at company level")
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "--company-id",
-        type=int,
-        metavar="ID",
-        help="Procore-Company-Id header (default: $PROCORE_COMPANY_ID, or --company)",
-    )
-    add("--base-url", metavar="URL", help=f"Procore API (default {PRODUCTION_API})")
-    add("--login-url", metavar="URL", help=f"Procore login (default {PRODUCTION_LOGIN})")
-    add(
-        "--allow-http",
-        action="store_true",
-        default=None,
-        help="allow plain http to a non-loopback host (test servers only; TLS is never skipped)",
-    )
+    def pick_path(self, name: str) -> Path | None:
+        """A path option with `{date}` and `{time}` filled in (`--report reports/{date}.json`)."""
+        value = self.pick(name)
+        return None if value is None else expand(Path(value), self.started)
 
 
 def resolve_target(options: Options, verb: str) -> Target:
@@ -107,7 +69,9 @@ def resolve_target(options: Options, verb: str) -> Target:
 
 def resolve_connection(options: Options, env: Mapping[str, str], target: Target) -> Connection:
     """Flags, then the config file, then the environment, then production defaults."""
-    company_id = options.pick("company_id") or env_int(env, "PROCORE_COMPANY_ID")
+    company_id = options.pick("company_id")
+    if company_id is None:
+        company_id = env_id(env, "PROCORE_COMPANY_ID")
     if company_id is None and target.kind == "company":
         company_id = target.id
     if company_id is None:
@@ -138,18 +102,34 @@ def as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def setup_logging(log_file: Path | None, debug: bool) -> None:
+def console_level(options: Options) -> int:
+    """The level of the log on stderr: --log-level, else -q/-v/-vv/--debug, else warnings."""
+    if (name := options.pick("log_level")) is not None:
+        return int(logging.getLevelName(str(name).upper()))
+    verbose = int(getattr(options.args, "verbose", 0) or 0)
+    if getattr(options.args, "debug", False) or verbose >= 2:
+        return logging.DEBUG
+    return logging.INFO if verbose == 1 else logging.WARNING
+
+
+def setup_logging(options: Options) -> None:
+    """The `bulkupload` logger: readable lines on stderr at `console_level`, and JSON lines in
+    `--log-file` (each file, each retry, the summary; debug records too with --debug)."""
     from ..logs import JsonLinesHandler
 
     logger = logging.getLogger("bulkupload")
     for handler in list(logger.handlers):  # a second run in one process starts clean
         logger.removeHandler(handler)
         handler.close()
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    level = console_level(options)
+    log_file = options.pick_path("log_file")
+    file_level = logging.DEBUG if getattr(options.args, "debug", False) else logging.INFO
+    logger.setLevel(min(level, file_level) if log_file is not None else level)
     logger.propagate = False
     if log_file is not None:
-        logger.addHandler(JsonLinesHandler(log_file))
-    if debug:
-        console = logging.StreamHandler(sys.stderr)
-        console.setLevel(logging.DEBUG)
-        logger.addHandler(console)
+        handler = JsonLinesHandler(log_file)
+        handler.setLevel(min(level, file_level))
+        logger.addHandler(handler)
+    console = ConsoleHandler()
+    console.setLevel(level)
+    logger.addHandler(console)

@@ -39,7 +39,7 @@ FAILURES: tuple[Failure, ...] = (
     Failure(InsecureConnection, "{exc}"),
     Failure(TargetUnusable, "{exc}"),
     Failure(StateError, "{exc}"),  # its messages name the state store already
-    Failure(NetworkError, "cannot reach Procore: {exc}"),
+    Failure(NetworkError, "{exc}"),
     Failure(ApiError, "Procore refused the run: {exc}"),
     Failure(StorageError, "storage refused the run: {exc}"),
     Failure(BulkUploadError, "{exc}"),
@@ -63,8 +63,20 @@ def describe(exc: BaseException) -> tuple[str, int]:
     for failure in FAILURES:
         if isinstance(shown, failure.kind):
             text = failure.sentence.format(exc=shown, name=type(shown).__name__)
+            if isinstance(shown, NetworkError):
+                text = network_sentence(shown)
             return text, failure.exit_code
     return f"internal error: {type(shown).__name__}: {shown}", EXIT_USAGE
+
+
+def network_sentence(exc: NetworkError) -> str:
+    """Which host could not be reached and why; for the login host, how to name another."""
+    text = str(exc)
+    if not text.startswith("cannot reach"):
+        text = f"cannot reach Procore: {text}"
+    if exc.login:
+        text += "; if that is not your login server, set --login-url or PROCORE_LOGIN_URL"
+    return text
 
 
 def report_failure(prog: str, exc: BaseException, *, debug: bool) -> int:

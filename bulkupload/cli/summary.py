@@ -5,12 +5,11 @@ from __future__ import annotations
 import shlex
 import signal
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..config import Settings
-from ..models import printable
-from ..progress import human_bytes, human_duration
-from ..stats import RunOutcome
+from ..human import count, human_bytes, human_duration, reason_text, shown
+from ..stats import RunOutcome, summary_dict
 
 SHOWN_FAILURES = 20
 
@@ -22,28 +21,42 @@ def exit_code(outcome: RunOutcome) -> int:
     return 1 if outcome.tally.failed else 0
 
 
+def report_dict(outcome: RunOutcome, settings: Settings) -> dict[str, Any]:
+    """The summary with the fields `--report` has (`runner.write_report`), for `--json`."""
+    report = summary_dict(outcome)
+    report["target"] = settings.target.key
+    report["manifest"] = str(settings.manifest)
+    return report
+
+
 def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
     tally = outcome.tally
     seconds = max(outcome.duration, 1e-6)
     lines = [
-        f"{tally.found} files found: {tally.uploaded} uploaded, {tally.skipped} skipped, "
+        f"{count(tally.found, 'file')} found: {tally.uploaded} uploaded, {tally.skipped} skipped, "
         f"{tally.failed} failed" + (" (dry run: nothing sent)" if settings.dry_run else ""),
         f"  {human_bytes(tally.bytes_uploaded)} in {human_duration(seconds)} "
         f"({human_bytes(tally.bytes_uploaded / seconds)}/s, {tally.done / seconds:.1f} files/s); "
-        f"{outcome.api_calls} API calls, {outcome.rate_limited} rate-limited (429), "
-        f"{tally.retries} retries",
+        f"{count(outcome.api_calls, 'API call')}, {outcome.rate_limited} rate-limited (429), "
+        f"{count(tally.retries, 'retry', 'retries')}",
     ]
-    for reason, count in sorted(tally.skip_reasons.items(), key=lambda kv: -kv[1])[:10]:
-        lines.append(f"  skipped {count}: {reason}")
+    if tally.api_wait_s >= 1:
+        lines.append(
+            f"  API calls waited {human_duration(tally.api_wait_s)} in all for Procore's rate "
+            "limit (paced from its headers: no 429)"
+        )
+    for reason, n in sorted(tally.skip_reasons.items(), key=lambda kv: -kv[1])[:10]:
+        lines.append(f"  skipped {n}: {reason_text('', reason, prefix='skipped')}")
     if outcome.failures:
         lines.append("  failures:")
         for rel, reason in outcome.failures[:SHOWN_FAILURES]:
-            lines.append(f"    {printable(rel)}: {reason}")
+            lines.append(f"    {shown(rel)}: {reason_text(rel, reason, prefix='failed')}")
         if tally.failed > SHOWN_FAILURES:
             lines.append(f"    … and {tally.failed - SHOWN_FAILURES} more (see manifest)")
     if outcome.gone_count:
         lines.append(
-            f"  {outcome.gone_count} files uploaded before are gone from SOURCE "
+            f"  {count(outcome.gone_count, 'file')} uploaded before "
+            f"{'is' if outcome.gone_count == 1 else 'are'} gone from SOURCE "
             "(nothing deleted in Procore; listed in --report)"
         )
     lines.extend(f"  {note}" for note in outcome.notes)
@@ -54,7 +67,7 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
             f"  interrupted by {signal.Signals(outcome.stopped_by).name}: "
             "run again to finish the job"
         )
-    lines.append(f"  manifest: {settings.manifest}")
+    lines.append(f"  manifest: {shown(str(settings.manifest))}")
     print("\n".join(lines), file=out, flush=True)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 
+from .. import __version__
+from ..urls import is_loopback
 from .config import EmulatorConfig
 from .server import start_site
 
@@ -25,9 +28,21 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         description="A local Procore API + S3 storage emulator for bulkupload tests and demos.",
     )
     add = parser.add_argument
+    add("--version", action="version", version=f"bulkupload-emulator {__version__}")
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    add(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback: anyone who reaches it gets the demo "
+        "credentials' access, over plain http (default: loopback only)",
+    )
     add("--port", type=int, default=0, help="port to bind; 0 picks a free port (default)")
-    add("--token-lifetime", type=float, default=5400.0, help="OAuth token lifetime, s")
+    add(
+        "--token-lifetime",
+        type=float,
+        default=5400.0,
+        help="OAuth token lifetime, s (default 5400)",
+    )
     add("--upload-lifetime", type=float, default=3600.0, help="POST policy lifetime, s (>= 1)")
     add("--data-dir", default=None, help="where stored bytes go (default: a temp dir)")
     add("--storage", choices=("local", "seaweedfs"), default="local", help="storage backend")
@@ -62,9 +77,23 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         metavar="P",
         help="P(answer lost: the work is done, then the connection drops) per /rest/ call",
     )
-    add("--latency", "--api-latency", dest="api_latency", type=float, default=0.0, metavar="S")
+    add(
+        "--latency",
+        "--api-latency",
+        dest="api_latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds added to every API answer (default 0)",
+    )
     add("--storage-latency", type=float, default=0.0, metavar="S", help="added to storage requests")
-    add("--storage-bandwidth", type=float, default=None, metavar="BYTES_PER_S")
+    add(
+        "--storage-bandwidth",
+        type=float,
+        default=None,
+        metavar="BYTES_PER_S",
+        help="cap on storage bytes per second, over all connections (default: no cap)",
+    )
     add(
         "--v21-scan-polls",
         type=int,
@@ -110,6 +139,11 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     add("--client", action="append", default=[], metavar="ID:SECRET", help="repeatable")
     add("--seed", type=int, default=None, help="seed fault randomness")
     args = parser.parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        parser.error(
+            f"--host {args.host} would serve the demo credentials to the network over plain "
+            "http; say --allow-remote if that is what you want"
+        )
     if args.upload_lifetime < 1:
         parser.error("--upload-lifetime must be at least 1 second")
     if args.v21_scan_polls < 0 or args.pdm_processing_reads < 0:
@@ -162,15 +196,39 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     return config
 
 
+def banner(config: EmulatorConfig, port: int, client_id: str, secret: str) -> list[str]:
+    """The first lines: where it listens, who may log in, what exists, and the environment a
+    `bulkupload` run against it needs (ready to paste)."""
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    base = f"http://{host}:{port}"
+    companies = ", ".join(
+        f"{c.id} (projects {', '.join(map(str, c.projects))})" for c in config.companies
+    )
+    first = config.companies[0].id
+    env = {
+        "PROCORE_BASE_URL": base,
+        "PROCORE_LOGIN_URL": base,
+        "PROCORE_CLIENT_ID": client_id,
+        "PROCORE_CLIENT_SECRET": secret,
+        "PROCORE_COMPANY_ID": str(first),
+    }
+    return [
+        f"base_url: {base}",
+        f"client_id: {client_id}",
+        f"client_secret: {secret}",
+        f"companies: {companies}",
+        "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+    ]
+
+
 async def serve(config: EmulatorConfig) -> None:
     from .app import create_app
 
     app = create_app(config)
     runner, port = await start_site(app, config.host, config.port)
     client_id, secret = next(iter(config.clients.items()))
-    print(f"base_url: http://{config.host}:{port}", flush=True)
-    print(f"client_id: {client_id}", flush=True)
-    print(f"client_secret: {secret}", flush=True)
+    for line in banner(config, port, client_id, secret):
+        print(line, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

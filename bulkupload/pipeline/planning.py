@@ -11,6 +11,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkupload.events import SendPlanned
+from bulkupload.human import shown
 from bulkupload.messages import Planned
 from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5, touched
@@ -114,7 +115,7 @@ class _Planner:
             return
         stage.events.emit(SendPlanned(1, entry.size))
         if settings.dry_run and not stage.destination.checks_in_dry_run:
-            self.dry_run.lines.append(f"would upload: {entry.display_rel}")
+            self.dry_run.lines.append(f"would upload: {shown(entry.rel)}")
             await self.results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
         else:
             stage.ledger.planned(item)

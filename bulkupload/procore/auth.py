@@ -15,8 +15,9 @@ from typing import Protocol
 
 import aiohttp
 
-from bulkupload.errors import ApiUnavailable, AuthError, InsecureApi, NetworkError
+from bulkupload.errors import ApiUnavailable, AuthError, InsecureApi
 from bulkupload.procore.answers import MAX_ANSWER_BYTES, read_capped
+from bulkupload.procore.unreachable import unreachable
 from bulkupload.urls import tls_failure, url_host, url_refusal
 
 __all__ = ["ClientCredentials", "StaticToken", "TokenSource"]
@@ -129,7 +130,7 @@ class ClientCredentials:
             host = url_host(self._url)
             if (tls := tls_failure(exc, host)) is not None:
                 raise InsecureApi(tls, host=host) from exc
-            raise NetworkError(f"cannot reach the login server: {type(exc).__name__}") from exc
+            raise unreachable(self._url, exc, login=True) from exc
         if status < 300 and not complete:
             raise AuthError(
                 f"the login server's answer to POST /oauth/token is larger than "

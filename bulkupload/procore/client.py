@@ -27,11 +27,10 @@ from bulkupload.errors import (
     AuthError,
     BulkUploadError,
     InsecureApi,
-    NetworkError,
     NotFound,
     RateLimited,
 )
-from bulkupload.events import EventBus
+from bulkupload.events import ApiPaced, EventBus
 from bulkupload.procore.answers import (
     MAX_ANSWER_BYTES,
     error_details,
@@ -43,6 +42,7 @@ from bulkupload.procore.answers import (
 )
 from bulkupload.procore.auth import TokenSource
 from bulkupload.procore.ratelimit import RateLimitPacer
+from bulkupload.procore.unreachable import unreachable
 from bulkupload.retry import RetryPolicy, call_with_retries
 from bulkupload.urls import tls_failure, url_refusal
 
@@ -153,6 +153,8 @@ class ApiClient:
         self._tokens = tokens
         self._policy = policy
         self._pacer = pacer
+        if pacer is not None and events is not None:
+            pacer.on_hold = lambda wait: events.emit(ApiPaced(wait))
         self._max_answer = max_answer_bytes
         self._events = events
         self.stats = ApiStats()
@@ -240,7 +242,7 @@ class ApiClient:
                 self._pacer.forget(ticket)
             if (tls := tls_failure(exc, url.host or "?")) is not None:
                 raise InsecureApi(tls, host=url.host or "?") from exc
-            raise NetworkError(f"{method} {url.path}: {type(exc).__name__}: {exc}") from exc
+            raise unreachable(url, exc, call=f"{method} {url.path}") from exc
         except BaseException:  # cancelled: the call may have counted, and has no answer
             if self._pacer is not None:
                 self._pacer.forget(ticket)

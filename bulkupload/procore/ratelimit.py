@@ -41,6 +41,9 @@ _SPIKE_MAX = 12.0
 # A paced caller re-checks at least this often, so fresh headers (a new window) free it early.
 _RECHECK = 0.05
 
+# A hold at least this long is told to `on_hold` (a shorter one is spacing, not a wait).
+HOLD_NOTICE = 0.5
+
 # A window's budget is spread over its time left minus this much (at most a sixth of it): the
 # last call of a window must reach the server before the window ends, not open the next one.
 _FINISH_EARLY = 1.0
@@ -116,6 +119,10 @@ class RateLimitPacer:
     limit is known: from an earlier run (`hourly_limit`, kept in the state) or from this run's
     answers. From then on the run's own calls in any `hour` (Procore's hourly window is 60
     minutes) stay within the share.
+
+    `on_hold`, when set, is told how many seconds the next call is held when the budget makes
+    it wait at least `HOLD_NOTICE`, and `0.0` once it goes: what a display shows as "waiting
+    for the API limit".
     """
 
     def __init__(
@@ -155,6 +162,7 @@ class RateLimitPacer:
         self._blocked_until = 0.0  # after a 429: nobody goes before this
         self._recent: deque[float] = deque()  # this run's calls within the last hour (share < 1)
         self._lock: asyncio.Lock | None = None
+        self.on_hold: Callable[[float], None] | None = None
 
     @property
     def limit(self) -> int | None:
@@ -312,8 +320,14 @@ class RateLimitPacer:
         # One caller at a time waits for the next slot, so concurrent callers queue up behind
         # each other instead of all firing when a slot opens.
         async with self._lock:
+            held = False
             while (wait := self.delay(self._clock())) > 0:
+                if not held and wait >= HOLD_NOTICE and self.on_hold is not None:
+                    held = True
+                    self.on_hold(wait)
                 await self._sleep(min(wait, _RECHECK))
+            if held and self.on_hold is not None:
+                self.on_hold(0.0)
             return self._claim(self._clock())
 
     def known(self) -> dict[str, Any]:

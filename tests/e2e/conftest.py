@@ -43,6 +43,8 @@ class Runner:
             "PROCORE_CLIENT_SECRET": self.emulator.client_secret,
             "PROCORE_COMPANY_ID": "1",
             "PATH": os.environ.get("PATH", ""),
+            # The default state and manifests (none of this suite's runs uses them unasked).
+            "XDG_STATE_HOME": str(self.work / "state-home"),
             # Same retry decisions, no backoff sleeps: the suite does not wait out Retry-After.
             INSTANT_ENV: "1",
         }

@@ -197,7 +197,8 @@ def test_a_dry_run_lists_every_metadata_problem_and_creates_nothing(
     assert result.code == 1, out
     assert creates(runner.emulator) == 0
     assert not runner.emulator.v21_uploads() and not runner.emulator.pdm_uploads(42)
-    records = {r["path"]: r for r in read_manifest(runner.manifest)}
+    dry_manifest = runner.manifest.with_name("manifest-dry-run.jsonl")  # a dry run's own
+    records = {r["path"]: r for r in read_manifest(dry_manifest)}
     notes, q = records["Misc/notes.pdf"], records["Drawings/Q/Q-9999.pdf"]
     assert notes["status"] == q["status"] == "failed"
     assert "Type: is required" in notes["error"]  # no rule matches: required, not given

@@ -104,3 +104,28 @@ def test_help_lists_every_fault_flag(capsys: pytest.CaptureFixture[str]) -> None
     text = capsys.readouterr().out
     for flag in ("--fault-api-5xx", "--fault-storage-5xx", "--fault-reset", "--fault-api-lost"):
         assert flag in text
+
+
+def test_version_banner_and_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """F8: no --version; no company/project ids or `export` line; `--host 0.0.0.0` served the
+    demo credentials to the network without a word."""
+    from bulkupload import __version__
+    from bulkupload.emulator.__main__ import banner
+
+    with pytest.raises(SystemExit) as version:
+        parse_args(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out == (
+        f"bulkupload-emulator {__version__}\n"
+    )
+    for host in ("0.0.0.0", "10.1.2.3"):
+        with pytest.raises(SystemExit) as refused:
+            parse_args(["--host", host])
+        assert refused.value.code == 2 and "--allow-remote" in capsys.readouterr().err
+    config = parse_args(["--host", "0.0.0.0", "--allow-remote"])
+    lines = banner(config, 8080, "id", "se cret")
+    assert lines[0] == "base_url: http://127.0.0.1:8080"  # where this machine reaches it
+    assert lines[3] == "companies: 1 (projects 42, 100), 2 (projects 200)"
+    assert lines[4] == (
+        "export PROCORE_BASE_URL=http://127.0.0.1:8080 PROCORE_LOGIN_URL=http://127.0.0.1:8080 "
+        "PROCORE_CLIENT_ID=id PROCORE_CLIENT_SECRET='se cret' PROCORE_COMPANY_ID=1"
+    )
