@@ -130,6 +130,18 @@ class Settings:
     # A dry run into Document Management writes the files whose metadata is not ready here,
     # as a sheet to fill in and give back as `sidecar`.
     metadata_sheet: Path | None = None
+    # The run window: no new file starts after `max_duration` seconds or at `stop_at` (local
+    # "HH:MM", its next occurrence), whichever comes first; files in flight then have
+    # `stop_grace` seconds more before they are aborted.
+    max_duration: float | None = None
+    stop_at: str | None = None
+    stop_grace: float = 900.0
+    # The share of each rate-limit window this run may spend (the rest is other integrations').
+    api_share: float = 1.0
+    # Storage traffic at most this many bytes per second (all transfers together).
+    bwlimit: int | None = None
+    # Extensions refused before any call (Procore's "Strict File Upload" list, and/or own).
+    blocked_extensions: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.concurrency > MAX_CONCURRENCY:
@@ -173,6 +185,16 @@ class Settings:
             raise ConfigError("--segment-size must be between 5 MiB and 5 GiB (Procore's limits)")
         if not 0 < self.segment_threshold <= 5 << 30:
             raise ConfigError("--segment-threshold must be above 0 and at most 5 GiB")
+        if not 0 < self.api_share <= 1:
+            raise ConfigError(f"--api-share must be above 0 and at most 1, not {self.api_share:g}")
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise ConfigError("--max-duration must be above 0")
+        if self.stop_at is not None:
+            clock_time(self.stop_at)
+        if self.stop_grace < 0:
+            raise ConfigError("--stop-grace must be 0 or more")
+        if self.bwlimit is not None and self.bwlimit < 1024:
+            raise ConfigError("--bwlimit must be at least 1KiB (per second)")
 
     def _check_document_management(self) -> None:
         if self.target.kind != "project":
@@ -264,3 +286,36 @@ def parse_size(text: str) -> int:
         raise NotASize(f"not a size: {text!r} (try 64MiB or 2GiB)")
     number, unit = match.groups()
     return int(float(number) * _UNITS[unit.upper()])
+
+
+def clock_time(text: str) -> tuple[int, int]:
+    """`06:00` → (6, 0): a local time of day, for `--stop-at`."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f"not a time of day: {text!r} (try 06:00)")
+    return int(match[1]), int(match[2])
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)", re.IGNORECASE)
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """`6h`, `90m`, `1h30m`, `45s`, `3600` → seconds."""
+    compact = text.strip()
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact.replace(" ", ""):
+        raise NotASize(f"not a duration: {text!r} (try 6h, 90m or 1h30m)")
+    return sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+
+
+def parse_rate(text: str) -> int:
+    """A bandwidth as rclone writes it: `10M` or `10MiB` (per second, binary units; a plain
+    number is KiB/s as in rclone), `/s` allowed."""
+    value = text.strip().removesuffix("/s")
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return int(float(value) * 1024)
+    try:
+        return parse_size(value)
+    except NotASize:
+        raise NotASize(f"not a bandwidth: {text!r} (try 10M, 500K or 2GiB/s)") from None

@@ -122,6 +122,8 @@ class FileResult:
     placement: Placement | None = None
     # Stored but not placed: when Procore deletes those bytes (Unix seconds), if known.
     expires_at: float | None = None
+    # Placed from bytes an earlier run stored: nothing was sent by this run.
+    resumed: bool = False
 
     @property
     def mtime(self) -> float | None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 import anyio
 import anyio.to_thread
 
-from .config import Credentials, Settings
+from .config import Credentials, Settings, clock_time
 from .destinations.base import Destination
 from .destinations.document_management import DocumentManagement
 from .destinations.documents import Documents
@@ -33,6 +36,7 @@ from .procore.sessions import make_api_session, make_storage_session
 from .progress import Progress
 from .protocols import protocols_for
 from .protocols.base import Transport, UploadProtocol
+from .protocols.throttle import Bandwidth
 from .retry import Policies
 from .state import AsyncStateStore
 from .stats import RunOutcome, Tally, summary_dict
@@ -98,9 +102,11 @@ def api_client(
     policies: Policies,
     allow_http: bool = False,
     events: EventBus | None = None,
+    api_share: float = 1.0,
 ) -> tuple[TokenSource, ApiClient]:
     """The token source and API client every command uses: the run's API call policy, paced
-    by Procore's rate-limit headers, the same URL rule for the login and API hosts."""
+    by Procore's rate-limit headers (`api_share` of them), the same URL rule for the login and
+    API hosts."""
     tokens = token_source(credentials, login_url, session, allow_http=allow_http)
     api = ApiClient(
         session,
@@ -108,7 +114,7 @@ def api_client(
         company_id=company_id,
         tokens=tokens,
         policy=policies.api_call,
-        pacer=RateLimitPacer(),
+        pacer=RateLimitPacer(share=api_share),
         allow_http=allow_http,
         events=events,
     )
@@ -165,12 +171,16 @@ async def _run(
                 policies=policies,
                 allow_http=settings.allow_http,
                 events=events,
+                api_share=settings.api_share,
             )
+            pacer = api.pacer
+            assert pacer is not None
             # Wrong credentials or an unreachable host stop here (a dry run into Document
             # Management reads the project's catalog: it needs the token too).
             if not settings.dry_run or settings.destination == "document-management":
                 await tokens.token()
             async with await AsyncStateStore.open(settings.state) as store:
+                remember_limits(pacer, await store.api_limits())
                 destination = await destination_for(settings, api, store)
                 transport = Transport(
                     api=api,
@@ -182,6 +192,7 @@ async def _run(
                     storage_slots=anyio.CapacityLimiter(settings.concurrency),
                     journal=StateJournal(store, destination.state_key),
                     reader=reader,
+                    bandwidth=Bandwidth(settings.bwlimit) if settings.bwlimit else None,
                 )
                 stage = Stage(
                     settings=settings,
@@ -193,6 +204,7 @@ async def _run(
                     ledger=Ledger(),
                     control=Control(events),
                     run_id=await store.begin_run(destination.state_key),
+                    api_rate=pacer.sustainable_rate,
                 )
                 outcome = await _run_stages(stage, tally, stop, abort)
                 check = getattr(destination, "check", None)
@@ -200,6 +212,8 @@ async def _run(
                     outcome.notes.extend(await check.close())
                 outcome.api_calls = api.stats.calls
                 outcome.rate_limited = api.stats.rate_limited
+                outcome.api_usage = api.stats.usage()
+                outcome.api_limits = pacer.known()
                 await finish(stage, outcome)
                 return outcome
     finally:
@@ -217,6 +231,8 @@ async def _run_stages(
             watchers.start_soon(_when_set, stop, control.request_stop)
         if abort is not None:
             watchers.start_soon(_when_set, abort, control.abort)
+        if (limit := time_limit(stage.settings, time.time())) is not None:
+            watchers.start_soon(_run_window, control, limit, stage.settings.stop_grace)
         try:
             outcome = await run_stages(stage, tally)
         except BulkUploadError as exc:  # raised below, not wrapped in a group
@@ -226,6 +242,42 @@ async def _run_stages(
     if fatal is not None:
         raise fatal
     return outcome
+
+
+def time_limit(settings: Settings, now: float) -> float | None:
+    """When no new file may start (Unix seconds): `max_duration` after `now` or the next
+    `stop_at` (local time), whichever comes first; None without a limit."""
+    limits = []
+    if settings.max_duration is not None:
+        limits.append(now + settings.max_duration)
+    if settings.stop_at is not None:
+        hour, minute = clock_time(settings.stop_at)
+        start = datetime.fromtimestamp(now).astimezone()
+        at = start.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if at <= start:
+            at += timedelta(days=1)
+        limits.append(at.timestamp())
+    return min(limits) if limits else None
+
+
+async def _run_window(control: Control, limit: float, grace: float) -> None:
+    """At the limit, a graceful stop; `grace` seconds later, what is still in flight aborts."""
+    await anyio.sleep(max(limit - time.time(), 0.0))
+    control.stop_for_time()
+    await anyio.sleep(grace)
+    control.abort()
+
+
+def remember_limits(pacer: RateLimitPacer, known: dict[str, Any]) -> None:
+    """What an earlier run learnt of the rate limits (`RateLimitPacer.known`): the plan's
+    estimate has a rate at once, and the hourly share holds from the first call."""
+    for name, window in (("spike", pacer.spike), ("hourly", pacer.hourly)):
+        seen = known.get(name)
+        if isinstance(seen, dict) and isinstance(seen.get("limit"), int):
+            window.limit = seen["limit"]
+            length = seen.get("length")
+            if name == "spike" and isinstance(length, int | float) and length > 0:
+                window.length = float(length)
 
 
 async def _when_set(event: anyio.Event, then: Callable[[], None]) -> None:

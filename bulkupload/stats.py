@@ -44,6 +44,7 @@ class Tally:
     to_send_bytes: int = 0
     walk_done: bool = False
     uploaded: int = 0
+    placed_only: int = 0  # uploaded ones whose bytes an earlier run sent (placed now)
     skipped: int = 0
     failed: int = 0
     bytes_uploaded: int = 0
@@ -138,7 +139,10 @@ class Tally:
                 self.first_deadline = min(first, result.expires_at) if first else result.expires_at
         if result.status is Status.UPLOADED:
             self.uploaded += 1
-            self.bytes_uploaded += result.size or 0
+            if result.resumed:
+                self.placed_only += 1  # no byte moved in this run
+            else:
+                self.bytes_uploaded += result.size or 0
         elif result.status is Status.SKIPPED:
             self.skipped += 1
             self.skip_reasons[result.error or "skipped"] += 1
@@ -166,6 +170,16 @@ class RunOutcome:
     rate_limited: int = 0
     run_id: int | None = None
     notes: list[str] = field(default_factory=list)  # a destination's own report, as lines
+    time_limited: bool = False  # stopped by --max-duration / --stop-at: the next run continues
+    # Per route: exchanges, errors, 429s (`ApiStats.usage`); the rate limits the headers
+    # reported (`RateLimitPacer.known`); the plan made after the walk (`pipeline.census`).
+    api_usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    api_limits: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    # Uploads of this destination stored (by this run or an earlier one) and still unplaced,
+    # as the state knows them, and the earliest time Procore deletes one (Unix seconds).
+    unplaced_stored: int = 0
+    unplaced_deadline: float | None = None
 
     @property
     def failures(self) -> list[tuple[str, str]]:
@@ -177,6 +191,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
     return {
         "files_found": tally.found,
         "uploaded": tally.uploaded,
+        "uploaded_by_earlier_runs": tally.placed_only,
         "skipped": tally.skipped,
         "failed": tally.failed,
         "bytes_uploaded": tally.bytes_uploaded,
@@ -188,12 +203,17 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "retries": tally.retries,
         "retries_by_kind": dict(sorted(tally.retries_by_kind.items())),
         "interrupted": outcome.stopped_by is not None,
+        "stopped_by_time_limit": outcome.time_limited,
         "failures": [{"path": printable(rel), "error": err} for rel, err in outcome.failures],
         "failures_listed": len(outcome.failures),
         "gone_from_source": [printable(rel) for rel in outcome.gone],
         "gone_from_source_total": outcome.gone_count,
         "unplaced_uploads": tally.unplaced,
+        "unplaced_in_state": outcome.unplaced_stored,
         "api_wait_s": round(tally.api_wait_s, 1),
+        "api_usage": outcome.api_usage,
+        "api_limits": outcome.api_limits,
+        "plan": outcome.plan,
         "unplaced_first_deadline": (
             None
             if tally.first_deadline is None

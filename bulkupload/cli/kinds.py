@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import parse_size
+from ..config import clock_time, parse_duration, parse_rate, parse_size
+from ..errors import ConfigError
 
 __all__ = [
     "Choice",
+    "ClockTime",
     "Count",
+    "Duration",
     "Flag",
+    "Fraction",
     "Kind",
     "PathValue",
+    "Rate",
     "Seconds",
     "Size",
     "Text",
@@ -202,3 +207,87 @@ class TextList(Kind):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise Bad(f'expected {self.expected}, e.g. ["*.tmp", "~$*"]')
         return list(value)
+
+
+class Duration(Kind):
+    """A duration: `6h`, `90m`, `1h30m`, `45s` or seconds; TOML takes a number or a string."""
+
+    @property
+    def expected(self) -> str:
+        return "a duration such as 6h, 90m or 1h30m"
+
+    def from_text(self, text: str) -> float:
+        seconds = parse_duration(text)
+        if seconds <= 0:
+            raise Bad(f"expected {self.expected} above 0")
+        return seconds
+
+    def from_toml(self, value: object) -> float:
+        if isinstance(value, bool):
+            raise Bad(f"expected {self.expected}")
+        if isinstance(value, int | float):
+            return self.from_text(str(value))
+        return super().from_toml(value)  # type: ignore[no-any-return]
+
+
+class ClockTime(Kind):
+    """A local time of day, `06:00`."""
+
+    @property
+    def expected(self) -> str:
+        return "a time of day such as 06:00"
+
+    def from_text(self, text: str) -> str:
+        try:
+            clock_time(text)
+        except ConfigError as exc:
+            raise Bad(str(exc)) from None
+        return text.strip()
+
+
+class Fraction(Kind):
+    """A share: above 0 and at most 1 (`0.8`); `80%` too."""
+
+    @property
+    def expected(self) -> str:
+        return "a share above 0 and at most 1 (0.8, or 80%)"
+
+    def from_text(self, text: str) -> float:
+        try:
+            value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise Bad(f"expected {self.expected}, not {text!r}") from None
+        return self.check(value)
+
+    def from_toml(self, value: object) -> float:
+        if isinstance(value, str):
+            return self.from_text(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Bad(f"expected {self.expected}")
+        return self.check(float(value))
+
+    def check(self, value: float) -> float:
+        if not 0 < value <= 1:
+            raise Bad(f"expected {self.expected}, not {value:g}")
+        return value
+
+
+class Rate(Kind):
+    """Bytes per second as rclone writes them: `10M`, `500K`, `2GiB/s` (a plain number: KiB/s)."""
+
+    @property
+    def expected(self) -> str:
+        return "a bandwidth such as 10M or 500K (per second)"
+
+    def from_text(self, text: str) -> int:
+        rate = parse_rate(text)
+        if rate < 1024:
+            raise Bad(f"expected {self.expected} of at least 1K")
+        return rate
+
+    def from_toml(self, value: object) -> int:
+        if isinstance(value, bool):
+            raise Bad(f"expected {self.expected}")
+        if isinstance(value, int | float):
+            return self.from_text(str(value))
+        return super().from_toml(value)  # type: ignore[no-any-return]

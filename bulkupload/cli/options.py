@@ -33,10 +33,14 @@ from ..errors import ConfigError
 from ..report import REPORT_FORMATS
 from .kinds import (
     Choice,
+    ClockTime,
     Count,
+    Duration,
     Flag,
+    Fraction,
     Kind,
     PathValue,
+    Rate,
     Seconds,
     Size,
     Text,
@@ -72,6 +76,7 @@ BEHAVIOUR = "how to upload"
 RESULTS = "state, manifest and reports"
 OUTPUT = "output and logging"
 DOCUMENT_MANAGEMENT = "Document Management (--to document-management)"
+WINDOW = "the run window and the API budget"
 REPORT = "what to show"
 
 _ROWS: tuple[Option, ...] = (
@@ -276,6 +281,73 @@ _ROWS: tuple[Option, ...] = (
         default="3000",
         metavar="SECONDS",
         group=BEHAVIOUR,
+    ),
+    # ── the run window and the API budget ───────────────────────────────────────────────
+    Option(
+        "max_duration",
+        ("--max-duration",),
+        Duration(),
+        "stop taking new files after this long (6h, 90m, 1h30m); files in flight finish, "
+        "everything is recorded, exit code 75: the next run continues",
+        default="no limit",
+        metavar="DURATION",
+        group=WINDOW,
+    ),
+    Option(
+        "stop_at",
+        ("--stop-at",),
+        ClockTime(),
+        "the same at this local time of day (its next occurrence), e.g. 06:00",
+        default="no limit",
+        metavar="HH:MM",
+        group=WINDOW,
+    ),
+    Option(
+        "stop_grace",
+        ("--stop-grace",),
+        Duration(),
+        "after the time limit, files in flight get this long to finish before they are aborted",
+        default="15m",
+        metavar="DURATION",
+        group=WINDOW,
+    ),
+    Option(
+        "api_share",
+        ("--api-share",),
+        Fraction(),
+        "spend at most this share of Procore's rate limit (both windows, as the answers' "
+        "headers report them), leaving the rest to the company's other integrations",
+        default="1 (all of it)",
+        metavar="SHARE",
+        group=WINDOW,
+    ),
+    Option(
+        "bwlimit",
+        ("--bwlimit",),
+        Rate(),
+        "storage traffic at most this many bytes per second, all transfers together (10M = "
+        "10 MiB/s; a plain number is KiB/s, as in rclone)",
+        default="no limit",
+        metavar="RATE",
+        group=WINDOW,
+    ),
+    Option(
+        "strict_extensions",
+        ("--strict-extensions",),
+        Flag(),
+        "the company has Procore's 'Strict File Upload' on: its refused types (exe, bat, msi, "
+        "...) get a line each before any call, instead of failing mid-run",
+        default="off",
+        group=SELECTION,
+    ),
+    Option(
+        "blocked_extensions",
+        ("--block-extension",),
+        TextList(),
+        "an extension to refuse before any call (repeatable), e.g. tmp",
+        default="none",
+        metavar="EXT",
+        group=SELECTION,
     ),
     # ── Document Management ─────────────────────────────────────────────────────────────
     Option(

@@ -19,6 +19,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..events import Event
 from ..human import shown
+from ..preflight import blocked_extensions
 from ..progress import Progress
 from ..runner import upload
 from ..sources import source_prefixes
@@ -87,6 +88,13 @@ OPTIONS = (
     "terminate_workflows",
     "terminated_status",
     "metadata_sheet",
+    "max_duration",
+    "stop_at",
+    "stop_grace",
+    "api_share",
+    "bwlimit",
+    "strict_extensions",
+    "blocked_extensions",
 )
 
 
@@ -141,9 +149,17 @@ def settings_from(
         "metadata_sheet",
         "terminate_workflows",
         "terminated_status",
+        "max_duration",
+        "stop_at",
+        "stop_grace",
+        "api_share",
+        "bwlimit",
     ):
         if (value := pick(name)) is not None:
             values[name] = value
+    values["blocked_extensions"] = blocked_extensions(
+        as_list(pick("blocked_extensions")), strict=bool(pick("strict_extensions", False))
+    )
     for name in ("follow_symlinks", "checksum", "dry_run"):
         values[name] = bool(pick(name, False))
     values["attach"] = not bool(pick("no_attach", False))

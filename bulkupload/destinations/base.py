@@ -52,6 +52,16 @@ class Destination(Protocol):
         ...
 
     @property
+    def api_calls_per_file(self) -> float:
+        """API calls placing one file costs (for the plan's estimate)."""
+        ...
+
+    @property
+    def api_calls_per_folder(self) -> float:
+        """API calls a folder new to Procore costs (looking it up, creating it)."""
+        ...
+
+    @property
     def deadline(self) -> float:
         """Seconds after storing after which Procore deletes an upload never placed."""
         ...

@@ -85,6 +85,8 @@ class DocumentManagement:
 
     name = "document management"
     max_batch = BATCH
+    api_calls_per_file = 4 / BATCH  # for the plan's estimate
+    api_calls_per_folder = 0.0
     linger = 2.0  # a batch waits this long to fill: full batches keep calls per file near 2
     places = True
     deadline = DAY  # a v2.1 upload not linked within a day is deleted

@@ -46,6 +46,8 @@ class Documents:
 
     name = "documents"
     max_batch = 1
+    api_calls_per_file = 1.0  # for the plan's estimate
+    api_calls_per_folder = 2.0
     linger = 0.0
     checks_in_dry_run = False  # a dry run asks nothing of Procore here
     places = True

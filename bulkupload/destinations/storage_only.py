@@ -20,6 +20,8 @@ class StorageOnly:
 
     name = "storage only"
     max_batch = 1
+    api_calls_per_file = 0.0  # for the plan's estimate
+    api_calls_per_folder = 0.0
     linger = 0.0
     checks_in_dry_run = False  # a dry run asks nothing of Procore here
     places = False

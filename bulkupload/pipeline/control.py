@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -58,6 +59,9 @@ class Control:
     events: EventBus
     stopping: bool = False
     signum: int | None = None
+    time_limited: bool = False  # the stop came from --max-duration / --stop-at
+    plan: dict[str, Any] | None = None  # what the census found left to do (`census.plan_of`)
+    notes: list[str] = field(default_factory=list)  # lines for the summary, from the stages
     fatal: BulkUploadError | None = None
     scope: anyio.CancelScope | None = field(default=None, repr=False)
 
@@ -65,6 +69,15 @@ class Control:
         if not self.stopping:
             self.stopping = True
             self.signum = signum
+
+    def stop_for_time(self) -> None:
+        """The run window is over: as a graceful stop, and the outcome says why."""
+        if not self.stopping:
+            self.stopping = True
+            self.time_limited = True
+            self.events.emit(
+                Notice("the time limit is reached: no new file starts, files in flight finish")
+            )
 
     def abort(self) -> None:
         self.stopping = True
@@ -82,7 +95,9 @@ class Control:
     @property
     def why(self) -> str:
         """Why files are left without an outcome, for their manifest lines."""
-        return f"run stopped: {self.fatal}" if self.fatal is not None else "run interrupted"
+        if self.fatal is not None:
+            return f"run stopped: {self.fatal}"
+        return "stopped by the time limit" if self.time_limited else "run interrupted"
 
 
 @dataclass(frozen=True)
@@ -100,3 +115,6 @@ class Stage:
     run_id: int
     # Stored files not yet placed; `run_stages` sets its limit from the destination's batch.
     backlog: Backlog = field(default_factory=lambda: Backlog(1))
+    # The API calls per second this run can keep up (its share of the limit the headers
+    # reported), or None while unknown: what the plan's duration is computed from.
+    api_rate: Callable[[], float | None] = lambda: None

@@ -15,6 +15,7 @@ from bulkupload.human import shown
 from bulkupload.messages import Planned
 from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5, touched
+from bulkupload.preflight import name_notes, refusal
 from bulkupload.protocols.base import select
 from bulkupload.protocols.files import file_md5
 from bulkupload.results import failed, left_behind, skipped, walk_skip
@@ -23,7 +24,7 @@ from bulkupload.state import StateRow, TransferRow, now_iso
 from .control import Stage
 from .rule import as_state_error, per_file
 
-__all__ = ["plan_stage"]
+__all__ = ["plan_stage", "state_rows"]
 
 
 class _DryRunLines:
@@ -40,7 +41,7 @@ class _DryRunLines:
                 await anyio.to_thread.run_sync(functools.partial(print, text, flush=True))
 
 
-async def _rows(stage: Stage, rels: list[str]) -> dict[str, StateRow]:
+async def state_rows(stage: Stage, rels: list[str]) -> dict[str, StateRow]:
     """What the state knows of these files; 'sent' rows under the destination's other keys
     (stored by a `--no-attach` run, never placed) count too."""
     rows = await stage.store.lookup(stage.destination.state_key, rels)
@@ -63,7 +64,7 @@ async def plan_stage(
         async for batch in batches:
             rels = [item.rel for item in batch if isinstance(item, FileEntry)]
             try:
-                rows = await _rows(stage, rels)
+                rows = await state_rows(stage, rels)
                 transfers = await stage.store.transfers(stage.destination.state_key, rels)
                 if not settings.dry_run:
                     await stage.store.mark_seen(stage.destination.state_key, rels, stage.run_id)
@@ -78,6 +79,12 @@ async def plan_stage(
                 async with per_file(control, results, functools.partial(failed, item)):
                     await planner.plan(item, row, transfer)
             await planner.end_batch()
+    if planner.odd_names:
+        rel, note = planner.odd_example
+        control.notes.append(
+            f"{planner.odd_names:,} file name(s) Procore Drive and Procore's extracts show or "
+            f"save differently (sent as they are), e.g. {shown(rel)}: {note}"
+        )
 
 
 class _Planner:
@@ -93,6 +100,8 @@ class _Planner:
         self.stage, self.planned, self.results = stage, planned, results
         self.dry_run = _DryRunLines()
         self.touched: list[tuple[str, int]] = []
+        self.odd_names = 0  # names Windows tools rewrite (`preflight.name_notes`)
+        self.odd_example = ("", "")
 
     async def plan(
         self, entry: FileEntry, row: StateRow | None, transfer: TransferRow | None
@@ -107,8 +116,16 @@ class _Planner:
                 self.touched.append((entry.rel, entry.mtime_ns))
             await self.results.send(skipped(entry, decision.reason, prior=row, md5=md5))
             return
-        # Before any API call: a size no protocol of this run takes fails here, with its reason.
+        # Before any API call: a size no protocol of this run takes, or a type the account
+        # refuses, fails here with its reason (dry runs too).
         select(stage.protocols, entry.size)
+        if (refused := refusal(entry, settings.blocked_extensions)) is not None:
+            raise refused
+        remote = f"{settings.folder}/{entry.rel}" if settings.folder else entry.rel
+        if notes := name_notes(entry, remote):
+            self.odd_names += 1
+            if self.odd_names == 1:
+                self.odd_example = (entry.rel, "; ".join(notes))
         item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
         if stage.control.stopping:
             await self.results.send(left_behind(item, "run interrupted", sending=False))

@@ -77,7 +77,7 @@ async def prepare_stage(
                 if located.resume is not None:
                     finished = await destination.resume(located)
                     if finished is not None:
-                        await results.send(finished)
+                        await results.send(replace(finished, resumed=True))
                         continue
                 ticket = await prepare(stage, located)
                 await tickets.send(ticket)

@@ -27,6 +27,7 @@ from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.models import FileResult, WalkItem
 from bulkupload.stats import KEPT_GONE, RunOutcome, Tally, summary_dict
 
+from .census import census_stage
 from .control import Stage
 from .placing import place_stage
 from .planning import plan_stage
@@ -63,10 +64,17 @@ async def run_stages(stage: Stage, tally: Tally) -> RunOutcome:
         if tally.walk_done and not settings.dry_run
         else (0, [])
     )
+    keys = (key, *stage.destination.sent_keys)
+    unplaced, deadline = await stage.store.unplaced(keys, time.time())
     return RunOutcome(
+        unplaced_stored=unplaced,
+        unplaced_deadline=deadline,
         tally=tally,
         duration=time.monotonic() - started,
         stopped_by=control.signum,
+        time_limited=control.time_limited,
+        plan=control.plan,
+        notes=list(control.notes),
         gone=[row.rel for row in gone_rows],
         gone_count=gone_count,
         run_id=stage.run_id,
@@ -80,6 +88,7 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     tickets_send, tickets_recv = anyio.create_memory_object_stream[Ticket](0)
     stored_send, stored_recv = anyio.create_memory_object_stream[Stored](concurrency)
     work.start_soon(walk_stage, stage, walked_send)
+    work.start_soon(census_stage, stage)
     work.start_soon(plan_stage, stage, walked_recv, planned_send, results.clone())
     batch = stage.destination.max_batch
     if stage.destination.places:

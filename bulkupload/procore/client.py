@@ -159,6 +159,10 @@ class ApiClient:
         self._events = events
         self.stats = ApiStats()
 
+    @property
+    def pacer(self) -> RateLimitPacer | None:
+        return self._pacer
+
     def __repr__(self) -> str:
         return f"ApiClient({str(self._base)!r}, company_id={self._company_id})"
 

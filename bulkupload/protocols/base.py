@@ -21,6 +21,7 @@ from bulkupload.errors import UnsupportedFileSize
 from bulkupload.events import BytesMoved, EventBus
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.procore.client import ApiClient
+from bulkupload.protocols.throttle import Bandwidth
 from bulkupload.retry import Policies
 from bulkupload.state import TransferRow
 
@@ -48,6 +49,8 @@ class Transport:
     # in flight per file) or reads queue behind each other. None is the event loop's default
     # executor, min(32, cpu + 4) threads, fewer than the bodies in flight at a high concurrency.
     reader: concurrent.futures.Executor | None = None
+    # `--bwlimit`: the bytes per second all storage bodies share.
+    bandwidth: Bandwidth | None = None
 
 
 class TransferJournal(Protocol):
@@ -92,6 +95,11 @@ class UploadProtocol(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def api_calls(self) -> float:
+        """API calls sending one file costs (for the plan's estimate)."""
+        ...
 
     def accepts(self, size: int) -> bool:
         """Whether this protocol can send a file of `size` bytes."""

@@ -30,6 +30,7 @@ from bulkupload.errors import FileChanged, FileProblem
 from bulkupload.models import FileEntry
 from bulkupload.protocols.base import Meter
 from bulkupload.protocols.files import CHUNK, check_unchanged, read_errors, read_exactly
+from bulkupload.protocols.throttle import Bandwidth
 
 __all__ = ["OCTETS", "FileRange", "PlannedDigests"]
 
@@ -68,6 +69,7 @@ class FileRange(Payload):
         planned: PlannedDigests | None = None,
         reader: concurrent.futures.Executor | None = None,
         chunk_size: int = CHUNK,
+        throttle: Bandwidth | None = None,
     ) -> None:
         super().__init__(b"", content_type=content_type)
         length = entry.size - offset if length is None else length
@@ -80,6 +82,7 @@ class FileRange(Payload):
         self._head, self._tail = head, tail
         self._planned = planned
         self._reader, self._chunk_size = reader, chunk_size
+        self._throttle = throttle  # `--bwlimit`: each chunk waits for its bytes
         # A planned range is checked by SHA-256 and its MD5 is known: each byte is hashed once.
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
@@ -122,6 +125,8 @@ class FileRange(Payload):
             await self.open()
             if self._small is not None:
                 # One write, one send() in the common case of a small file.
+                if self._throttle is not None:
+                    await self._throttle.take(self.size)
                 await writer.write(self._head + self._small + self._tail)
                 self._count(len(self._small))
                 return
@@ -133,6 +138,8 @@ class FileRange(Payload):
                 n = min(self._chunk_size, left)
                 left -= n
                 data = await self._in_worker(self._read_chunk, n, left == 0)
+                if self._throttle is not None:
+                    await self._throttle.take(n)
                 await writer.write(data)
                 self._count(n)
             await writer.write(self._tail)  # only a complete, unchanged range gets a valid body

@@ -218,6 +218,7 @@ async def put_part(
         planned=PlannedDigests(sha256=plan.sha256, md5=plan.md5),
         reader=transport.reader,
         chunk_size=transport.chunk_size,
+        throttle=transport.bandwidth,
     )
     receipt = await send_body(
         transport.storage,

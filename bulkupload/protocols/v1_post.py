@@ -106,6 +106,8 @@ class V1Post:
     """One multipart POST per file of at most `max_size` bytes, retried whole under the run's
     `storage_attempt` policy."""
 
+    api_calls = 1.0  # Create Upload, for the plan's estimate
+
     def __init__(
         self,
         transport: Transport,
@@ -163,6 +165,7 @@ class V1Post:
                 content_type=form_type,
                 reader=transport.reader,
                 chunk_size=transport.chunk_size,
+                throttle=transport.bandwidth,
             )
             receipt = await send_body(
                 transport.storage,

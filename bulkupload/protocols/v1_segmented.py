@@ -71,6 +71,8 @@ class V1Segmented:
     """Files over `threshold` bytes as a segmented upload of `segment_size` segments, at most
     `parallel` PUTs at once, each retried under the run's `segment_part` policy."""
 
+    api_calls = 2.0  # Create Upload and its completion, for the plan's estimate
+
     def __init__(
         self,
         transport: Transport,

@@ -51,6 +51,8 @@ RESUME_MARGIN = 3600.0
 class V2Unified:
     """Every file of 1 byte to ~1 TB as a v2.1 unified upload."""
 
+    api_calls = 2.0  # Create Upload and its completion, for the plan's estimate
+
     name = "v2.1 unified"
 
     def __init__(

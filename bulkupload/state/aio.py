@@ -124,6 +124,12 @@ class AsyncStateStore:
             if (after := next_page_key(page, PAGE_SIZE)) is None:
                 return
 
+    async def unplaced(self, target_keys: Sequence[str], now: float) -> tuple[int, float | None]:
+        return await self._run(self._store.unplaced, target_keys, now)
+
+    async def api_limits(self) -> dict[str, Any]:
+        return await self._run(self._store.api_limits)
+
     async def close(self) -> None:
         """See `StateStore.close`."""
         await self._run(self._store.close)

@@ -184,6 +184,19 @@ class StateStore(TransferRecords):
             )
             return int(count), [decode_row(values) for values in cur]
 
+    def unplaced(self, target_keys: Sequence[str], now: float) -> tuple[int, float | None]:
+        """Uploads stored and never placed that Procore still holds (their deadline after
+        `now`), under these keys: how many, and the earliest deadline. Every run warns about
+        them until they are placed or expire."""
+        marks = ", ".join("?" * len(target_keys))
+        with self._guard("read"):
+            count, first = self._conn.execute(
+                f"SELECT COUNT(*), MIN(expires_at) FROM files WHERE target IN ({marks})"
+                " AND status = 'sent' AND expires_at > ?",
+                (*target_keys, now),
+            ).fetchone()
+        return int(count), first
+
     def rows(self, target_key: str | None = None) -> Iterator[StateRow]:
         """Every row (of one target, or all), ordered by target then rel bytes, page by page."""
         after: PageKey | None = None
@@ -243,6 +256,17 @@ class StateStore(TransferRecords):
                 }
                 for run_id, target, started, finished, summary in cur
             ]
+
+    def api_limits(self) -> dict[str, Any]:
+        """The rate limits the last run that saw any reported (`RateLimitPacer.known`): they
+        belong to the app, whatever the target, so a run plans and paces with them at once."""
+        with self._guard("read"):
+            row = self._conn.execute(
+                'SELECT summary FROM runs WHERE summary LIKE \'%"api_limits": {"%\' '
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        limits = json.loads(row[0]).get("api_limits") if row else None
+        return limits if isinstance(limits, dict) else {}
 
     @contextlib.contextmanager
     def _guard(self, action: str) -> Iterator[None]:
