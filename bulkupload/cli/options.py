@@ -447,6 +447,23 @@ _ROWS: tuple[Option, ...] = (
         group=REPORT,
     ),
     Option(
+        "runs",
+        ("--runs",),
+        Flag(),
+        "list the runs the state remembers: when, what they did, how they ended",
+        default="the files",
+        group=REPORT,
+    ),
+    Option(
+        "api_usage",
+        ("--api-usage",),
+        Flag(),
+        "API calls of each run: per file, by route, error and 429 rates (what Procore asks "
+        "for when an app requests a higher rate limit)",
+        default="the files",
+        group=REPORT,
+    ),
+    Option(
         "format",
         ("--format",),
         Choice(REPORT_FORMATS),

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..human import shown
 from ..report import render_report, target_keys
 from ..state import StateStore
+from ..usage import render_api_usage, render_runs
 from .common import Options, resolve_target
 from .locations import LEGACY_STATE, Destination, known_states
 from .options import GLOBAL, add_options
@@ -22,7 +23,18 @@ Show what the state store knows about every file of past runs. Without --state, 
 destination --project/--company (with --folder, --to) names, or the only one there is.
 """
 
-OPTIONS = ("state", "target", "format", "project", "company", "folder", "to", "config")
+OPTIONS = (
+    "state",
+    "target",
+    "runs",
+    "api_usage",
+    "format",
+    "project",
+    "company",
+    "folder",
+    "to",
+    "config",
+)
 HELP = {
     "state": (
         "state database",
@@ -82,7 +94,13 @@ def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             return 1
         if keys is not None:  # stderr: stdout stays the report (JSON Lines, CSV)
             print(f"targets matching {prefix!r}: {', '.join(keys)}", file=sys.stderr)
-        render_report(store, keys, options.pick("format", "table"), sys.stdout)
+        fmt = options.pick("format", "table")
+        if options.pick("runs") or options.pick("api_usage"):
+            runs = [run for run in store.runs() if keys is None or run["target"] in keys]
+            render = render_api_usage if options.pick("api_usage") else render_runs
+            render(runs, "json" if fmt == "json" else "table", sys.stdout)
+        else:
+            render_report(store, keys, fmt, sys.stdout)
     finally:
         store.close()
     return 0

@@ -6,6 +6,7 @@ import json
 
 from aiohttp import web
 
+from .api import API_STATE_KEY
 from .config import CONFIG_KEY, FAULTS_KEY
 from .core import UploadRecord
 from .state import STATE_KEY
@@ -25,6 +26,7 @@ ENDPOINTS = {
     "GET /_emulator/clock": "the emulator's clock (Unix seconds) and its offset",
     "POST /_emulator/clock": '{"advance": seconds} moves the clock on (or back, when negative)',
     "GET /_emulator/config": "the emulator's configuration (companies, lifetimes, limits)",
+    "GET /_emulator/rate-windows": "per identity, each ended rate-limit window: start, calls",
     "GET /_emulator/v21-uploads": (
         "every v2.1 upload: owner, status, parts received, object md5/sha256, association"
     ),
@@ -172,7 +174,19 @@ async def _json_object(request: web.Request) -> dict[str, object]:
     return body
 
 
+async def rate_windows(request: web.Request) -> web.Response:
+    """Per identity, each ended rate-limit window: its start and the calls it counted."""
+    windows = request.app[API_STATE_KEY].windows
+    return web.json_response(
+        {
+            who: {"hourly": hourly.history, "spike": spike.history}
+            for who, (hourly, spike) in windows.items()
+        }
+    )
+
+
 def add_admin_routes(app: web.Application) -> None:
+    app.router.add_get("/_emulator/rate-windows", rate_windows)
     app.router.add_get("/_emulator/", index)
     app.router.add_get("/_emulator/uploads", uploads)
     app.router.add_get("/_emulator/objects", objects)

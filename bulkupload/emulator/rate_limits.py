@@ -4,7 +4,7 @@ headers every API answer carries (429 with Retry-After once a window is spent)."
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import DISABLED_RATE_LIMIT, EmulatorConfig
 
@@ -17,6 +17,9 @@ class RateWindow:
     length: float
     start: float = 0.0
     count: int = 0
+    # The windows that ended, (start, calls counted), the last HISTORY of them: what a test
+    # or a benchmark reads to see how much of each window a client used.
+    history: list[tuple[float, int]] = field(default_factory=list)
 
     def hit(self, now: float) -> None:
         self.roll(now)
@@ -24,6 +27,9 @@ class RateWindow:
 
     def roll(self, now: float) -> None:
         if now >= self.start + self.length:
+            if self.count:
+                self.history.append((self.start, self.count))
+                del self.history[:-HISTORY]
             self.start = now
             self.count = 0
 
@@ -31,6 +37,8 @@ class RateWindow:
     def reset(self) -> float:
         return self.start + self.length
 
+
+HISTORY = 1000  # ended windows kept per identity and window
 
 Windows = tuple[RateWindow, RateWindow]  # (hourly, spike)
 

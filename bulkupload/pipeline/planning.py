@@ -128,7 +128,7 @@ class _Planner:
                 self.odd_example = (entry.rel, "; ".join(notes))
         item = Planned(entry, row, now_iso(), md5=md5, resume=decision.resume, transfer=transfer)
         if stage.control.stopping:
-            await self.results.send(left_behind(item, "run interrupted", sending=False))
+            await self.results.send(left_behind(item, stage.control.why, sending=False))
             return
         stage.events.emit(SendPlanned(1, entry.size))
         if settings.dry_run and not stage.destination.checks_in_dry_run:

@@ -62,7 +62,7 @@ async def prepare_stage(
     async with planned, tickets, results:
         async for item in planned:
             if control.stopping:
-                await results.send(left_behind(item, "run interrupted", sending=False))
+                await results.send(left_behind(item, stage.control.why, sending=False))
                 continue
             async with per_file(control, results, functools.partial(failed, item)):
                 located = await destination.locate(item)

@@ -81,7 +81,7 @@ async def send_stage(
             except anyio.EndOfStream:
                 return
             if control.stopping:
-                await results.send(left_behind(ticket.item, "run interrupted", sending=False))
+                await results.send(left_behind(ticket.item, control.why, sending=False))
                 continue
             stage.ledger.sending(ticket.item.entry.rel)
             meter = Meter(stage.events)

@@ -77,6 +77,12 @@ class WindowInfo:
     header_reset: float = 0.0  # the current round's X-Rate-Limit-Reset, as the server said
     reset: float = 0.0  # ... on our clock: the latest it can end
     remaining: float | None = None  # the lowest Remaining of the current round
+    # A lower bound of its length: a call counted in a round left at most this long after
+    # the round's first call came back. With the round's first call's departure it gives
+    # the earliest the round can end: the budget is spread until then.
+    low: float = 0.0
+    round_claim: float | None = None  # when the current round's first call left
+    round_recv: float | None = None  # ... and when its answer came back
 
     def current(self, now: float) -> bool:
         return self.remaining is not None and now < self.reset
@@ -161,6 +167,7 @@ class RateLimitPacer:
         self._last_claim = 0.0  # when the last call was let go
         self._blocked_until = 0.0  # after a 429: nobody goes before this
         self._recent: deque[float] = deque()  # this run's calls within the last hour (share < 1)
+        self._trip: float | None = None  # a call's round trip, smoothed
         self._lock: asyncio.Lock | None = None
         self.on_hold: Callable[[float], None] | None = None
 
@@ -213,10 +220,13 @@ class RateLimitPacer:
         if limit is not None:
             window.limit = int(limit)
         window.length = max(window.length, min(reset - now, _MAX_WINDOW))
-        if limit is not None and remaining == limit - 1 and claimed is not None:
+        first = limit is not None and remaining == limit - 1 and claimed is not None
+        if first:
+            assert claimed is not None
             reset = min(reset, self._first_call_bound(window, header_reset, claimed, now))
         if header_reset > window.header_reset:  # a new round of this window
             window.header_reset, window.reset, window.remaining = header_reset, reset, remaining
+            window.round_claim = window.round_recv = None
             self._lost = 0
         elif header_reset == window.header_reset:  # the same round: the count only grows
             window.reset = min(window.reset, reset)
@@ -225,6 +235,14 @@ class RateLimitPacer:
             )
         else:
             return  # an answer from a round that is over
+        if first:
+            window.round_claim, window.round_recv = claimed, now
+        elif claimed is not None and window.round_recv is not None:
+            # Counted in this round, so it reached the server before the round ended.
+            window.low = max(window.low, claimed - window.round_recv)
+        if claimed is not None:
+            trip = now - claimed
+            self._trip = trip if self._trip is None else 0.8 * self._trip + 0.2 * trip
         # Re-space the next call from the last one with what we now know: later when the
         # budget shrank, earlier when a new window opened.
         self._next_slot = max(self._blocked_until, self._last_claim + self._interval(now))
@@ -265,7 +283,13 @@ class RateLimitPacer:
         left = min(window.reset - now, _MAX_WINDOW)
         if usable <= 0:
             return left  # spent: wait for the reset
-        spacing = max(left - min(_FINISH_EARLY, left / 6), 0.0) / usable
+        horizon = max(left - min(_FINISH_EARLY, left / 6), 0.0)
+        if window.low > 0 and window.round_claim is not None:
+            # Every call of the budget should reach the server before the earliest end.
+            earliest = window.round_claim + window.low - (self._trip or 0.0) / 2
+            if earliest > now:
+                horizon = min(horizon, earliest - now)
+        spacing = horizon / usable
         # Plenty left: spacing finer than a few milliseconds is noise, not pacing.
         return spacing if spacing >= self.min_spacing else 0.0
 
@@ -340,7 +364,12 @@ class RateLimitPacer:
         return known
 
     def _spike_length(self) -> float:
-        return round(min(self.spike.span or self.spike.length, _SPIKE_MAX), 3)
+        """The spike window's length as best known: between its bounds when both are."""
+        spike = self.spike
+        upper = spike.span or spike.length
+        if spike.low > 0 and upper:
+            upper = (min(spike.low, upper) + upper) / 2
+        return round(min(upper, _SPIKE_MAX), 3)
 
     def sustainable_rate(self) -> float | None:
         """Calls per second this run can keep up at its share, from the limits known."""

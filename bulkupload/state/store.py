@@ -191,9 +191,12 @@ class StateStore(TransferRecords):
         marks = ", ".join("?" * len(target_keys))
         with self._guard("read"):
             count, first = self._conn.execute(
-                f"SELECT COUNT(*), MIN(expires_at) FROM files WHERE target IN ({marks})"
-                " AND status = 'sent' AND expires_at > ?",
-                (*target_keys, now),
+                f"SELECT COUNT(*), MIN(expires_at) FROM files AS f WHERE target IN ({marks})"
+                " AND status = 'sent' AND expires_at > ?"
+                # placed since under another key (a `--no-attach` upload attached later)
+                f" AND NOT EXISTS (SELECT 1 FROM files AS g WHERE g.target IN ({marks})"
+                " AND g.rel = f.rel AND g.upload_uuid = f.upload_uuid AND g.status = 'uploaded')",
+                (*target_keys, now, *target_keys),
             ).fetchone()
         return int(count), first
 
