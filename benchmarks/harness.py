@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,6 +117,9 @@ class Emulator:
         usable = in_memory and shm.is_dir() and os.access(shm, os.W_OK)
         root = shm if usable else workdir
         self.data_dir = Path(tempfile.mkdtemp(prefix="bench-emulator-", dir=root))
+        # SeaweedFS (--storage seaweedfs) keeps its bytes and logs in a temp dir: make it ours.
+        scratch = self.data_dir / "tmp"
+        scratch.mkdir()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -128,6 +133,7 @@ class Emulator:
             ],
             stdout=subprocess.PIPE,
             text=True,
+            env=dict(os.environ, TMPDIR=str(scratch)),
         )
         assert self.process.stdout is not None
         info: dict[str, str] = {}
@@ -150,7 +156,8 @@ class Emulator:
             PROCORE_COMPANY_ID=str(COMPANY_ID),
         )
 
-    def admin(self, method: str, path: str) -> dict[str, Any]:
+    def admin(self, method: str, path: str) -> Any:
+        """The JSON answer of an `/_emulator/` endpoint (an object or a list)."""
         data = b"{}" if method == "POST" else None
         request = urllib.request.Request(
             self.base_url + path,
@@ -159,19 +166,15 @@ class Emulator:
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=60) as response:
-            result: dict[str, Any] = json.loads(response.read())
-        return result
+            return json.loads(response.read())
 
     def cpu_seconds(self) -> float:
-        """CPU (user + system) the emulator process has used so far, from /proc."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU (user + system) the emulator and its children (SeaweedFS) have used so far."""
+        return sum(_process_cpu(pid) for pid in _process_tree(self.process.pid))
 
     def counters(self) -> dict[str, Any]:
-        return self.admin("GET", "/_emulator/counters")
+        counters: dict[str, Any] = self.admin("GET", "/_emulator/counters")
+        return counters
 
     def reset(self) -> None:
         """Zero the counters so each client is counted alone."""
@@ -185,6 +188,7 @@ class Emulator:
                 path.unlink(missing_ok=True)
 
     def stop(self) -> None:
+        children = {pid: _started(pid) for pid in _process_tree(self.process.pid)[1:]}
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -192,6 +196,11 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # The emulator stops SeaweedFS on the way out; one that outlived it is ended here.
+        for pid, started in children.items():
+            if started is not None and _started(pid) == started:  # the same process, not a reuse
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Emulator:
@@ -204,3 +213,36 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants, from /proc's children lists."""
+    found, index = [pid], 0
+    while index < len(found):
+        for task in Path(f"/proc/{found[index]}/task").glob("*/children"):
+            try:
+                found += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+        index += 1
+    return found
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from its third field on (after the command name); [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU (user + system) one live process has used so far; 0 once it is gone."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+def _started(pid: int) -> str | None:
+    """When a live process started (clock ticks since boot): tells it from a reused pid."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
