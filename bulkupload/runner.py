@@ -159,7 +159,9 @@ async def _run(
     reader = ThreadPoolExecutor(2 * settings.concurrency, thread_name_prefix="bulkupload-read")
     try:
         async with (
-            make_api_session(settings.concurrency) as api_session,
+            # Preparers (`concurrency`) and placers (twice that, `run._start`) call the API at
+            # once: a pool sized for the preparers alone held attaching back (issue 14).
+            make_api_session(3 * settings.concurrency) as api_session,
             make_storage_session(settings.concurrency) as storage,
         ):
             tokens, api = api_client(

@@ -8,14 +8,14 @@ import aiohttp
 __all__ = ["make_api_session", "make_storage_session"]
 
 
-def make_api_session(concurrency: int) -> aiohttp.ClientSession:
-    """A session for Procore's API, sized for `concurrency` requests in flight.
+def make_api_session(in_flight: int) -> aiohttp.ClientSession:
+    """A session for Procore's API, sized for `in_flight` requests at once.
 
     TLS verification stays on (aiohttp's default verifying context); no default headers
-    (the client adds auth per request). Answers in flight: at most (concurrency + 4) ×
+    (the client adds auth per request). Answers in flight: at most (in_flight + 4) ×
     `MAX_ANSWER_BYTES`.
     """
-    return _make_session(concurrency)
+    return _make_session(in_flight)
 
 
 def make_storage_session(concurrency: int) -> aiohttp.ClientSession:
