@@ -10,6 +10,9 @@ OnConflict = Literal["version", "skip", "rename"]
 """A file of the same name is already in Procore: add a version, leave it, or take a new name."""
 
 
+NOT_SENT = "not sent:"  # how the error of a file a stop left unsent begins (a failure, not a skip)
+
+
 class Status(enum.StrEnum):
     """A file's outcome as the manifest and the user see it."""
 

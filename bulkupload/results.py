@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import BulkUploadError
 from .messages import Planned, Stored
-from .models import Disposition, FileEntry, FileResult, Placement, SkippedEntry, Status
+from .models import NOT_SENT, Disposition, FileEntry, FileResult, Placement, SkippedEntry, Status
 from .state import StateRow, now_iso
 
 __all__ = [
@@ -145,6 +145,11 @@ def left_behind(item: Planned | FileEntry | SkippedEntry, why: str, *, sending: 
         return walk_skip(item)
     if sending:
         return _of(item, Status.FAILED, Disposition.KEEP, error=f"aborted mid-upload: {why}")
+    # Not skipped (that means "on purpose"): not done, so failed; the state row stays as it
+    # was, and the summary counts these apart (newcomer audit W11).
     entry = item.entry if isinstance(item, Planned) else item
     prior = item.prior if isinstance(item, Planned) else None
-    return skipped(entry, f"not sent: {why} (the next run sends it)", prior=prior)
+    return replace(
+        skipped(entry, f"{NOT_SENT} {why} (the next run sends it)", prior=prior),
+        status=Status.FAILED,
+    )

@@ -24,7 +24,7 @@ from .events import (
     SendPlanned,
     WalkEnded,
 )
-from .models import Disposition, FileResult, Status, printable
+from .models import NOT_SENT, Disposition, FileResult, Status, printable
 
 __all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
 
@@ -47,6 +47,7 @@ class Tally:
     placed_only: int = 0  # uploaded ones whose bytes an earlier run sent (placed now)
     skipped: int = 0
     failed: int = 0
+    not_started: int = 0  # failed ones a stop left unsent (error NOT_SENT): the next run sends them
     bytes_uploaded: int = 0
     bytes_in_flight: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -123,7 +124,7 @@ class Tally:
             or (result.status is Status.SKIPPED and result.disposition is Disposition.DONE)
             or (result.status is Status.FAILED and result.disposition is Disposition.FAILED)
             or error.startswith(("aborted mid-upload", "dry run:"))
-            or (error.startswith("not sent:") and self.open_planned > 0)
+            or (error.startswith(NOT_SENT) and self.open_planned > 0)
         )
         if planned:
             self.planned_done += 1
@@ -148,6 +149,9 @@ class Tally:
             self.skip_reasons[result.error or "skipped"] += 1
         else:
             self.failed += 1
+            if (result.error or "").startswith(NOT_SENT):
+                self.not_started += 1  # a stop left it unsent: counted, not listed one by one
+                return
             if len(self.failures) < KEPT_FAILURES:
                 self.failures.append((result.rel, result.error or "failed"))
 
@@ -194,6 +198,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "uploaded_by_earlier_runs": tally.placed_only,
         "skipped": tally.skipped,
         "failed": tally.failed,
+        "not_started": tally.not_started,
         "bytes_uploaded": tally.bytes_uploaded,
         "duration_s": round(outcome.duration, 3),
         "throughput_bytes_per_s": round(tally.bytes_uploaded / max(outcome.duration, 1e-6)),

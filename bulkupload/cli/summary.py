@@ -48,9 +48,15 @@ def print_summary(outcome: RunOutcome, settings: Settings, out: TextIO) -> None:
     else:
         earlier = tally.placed_only
         attached = f", {earlier} of them sent by an earlier run" if earlier else ""
+        unsent = (
+            f" ({tally.not_started} of them not started: the run stopped first; the next run "
+            "sends them)"
+            if tally.not_started
+            else ""
+        )
         first = (
             f"{count(tally.found, 'file')} found: {tally.uploaded} uploaded{attached}, "
-            f"{tally.skipped} skipped, {tally.failed} failed"
+            f"{tally.skipped} skipped, {tally.failed} failed{unsent}"
         )
     lines = [
         first,

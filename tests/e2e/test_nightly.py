@@ -248,7 +248,12 @@ def test_signal_stops_gracefully_and_the_next_run_finishes(
     uploaded = {manifest_rel(r) for r in records if r["status"] == "uploaded"}
     others = [r for r in records if r["status"] != "uploaded"]
     assert uploaded and len(uploaded) < len(expected)
-    assert all(r["status"] == "skipped" and "interrupted" in r["error"] for r in others), others
+    # Not done is not "skipped" (on purpose): a failure that says the next run sends it.
+    assert all(
+        r["status"] == "failed" and r["error"].startswith("not sent: run interrupted")
+        for r in others
+    ), others
+    assert f"{len(others)} of them not started: the run stopped first" in stdout
     # Nothing lost: what reached Documents is exactly what the manifest says was uploaded.
     assert {rel for rel, _ in documents_under(runner.emulator, "")} == uploaded
 

@@ -88,7 +88,10 @@ def test_low_spike_limit_makes_few_429s(make_runner, tmp_path: Path) -> None:
     result = runner(str(tmp_path / "src"), "--concurrency", "16", "--no-attach")
     assert result.code == 0, result.stderr
     assert_all_stored(runner, expected)
-    assert runner.emulator.counters()["rate_limited"] <= 3
+    # Before the first answer nobody knows the budget: calls that start together (16 here)
+    # may spend more than it (10); after it, pacing keeps to it. A loaded machine can line
+    # them all up, so at most the excess of that first round: 16 - 10.
+    assert runner.emulator.counters()["rate_limited"] <= 6
 
 
 def test_no_token_reaches_storage_and_variant_company(runner: Runner, tmp_path: Path) -> None:

@@ -39,9 +39,10 @@ def test_max_duration_stops_on_time_and_the_next_run_finishes(
     records = read_manifest(runner.manifest)
     assert len(records) == 150  # every file found has its line
     sent = [r for r in records if r["status"] == "uploaded"]
-    left = [r for r in records if r["status"] == "skipped"]
+    left = [r for r in records if r["status"] == "failed"]  # not done: never "skipped"
     assert sent and left and len(sent) + len(left) == 150
-    assert all("stopped by the time limit" in r["error"] for r in left)
+    assert all(r["error"].startswith("not sent: stopped by the time limit") for r in left)
+    assert f"{len(left)} of them not started" in first.stdout
 
     second = runner(*args)
     assert second.code == 0, second.stdout + second.stderr
