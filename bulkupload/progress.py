@@ -40,7 +40,7 @@ SEPARATOR = " | "
 
 
 class Throughput:
-    """Bytes per second over the last `WINDOW` seconds, from samples of a byte count."""
+    """Units (bytes, files) per second over the last `WINDOW` seconds, from samples of a count."""
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
@@ -88,12 +88,20 @@ class Snapshot:
     retries: int
     api_wait: float | None  # seconds until a held API call goes
     stopping: bool
+    files_left: int = 0  # planned to send, no outcome yet
+    file_rate: float | None = None  # of those, finished per second over the window
 
     @property
     def eta(self) -> float | None:
+        """The later of the bytes left at the byte rate and the files left at the file rate:
+        when Procore's rate limit (two calls a file), not bandwidth, sets the pace, the
+        files' rate says so."""
         if self.walking or self.stopping or not self.rate:
             return None
-        return max(self.total_bytes - self.done_bytes, 0) / self.rate
+        eta = max(self.total_bytes - self.done_bytes, 0) / self.rate
+        if self.file_rate and self.files_left:
+            eta = max(eta, self.files_left / self.file_rate)
+        return eta
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +233,7 @@ class Progress:
         self.stopping = stopping or (lambda: False)
         self.clock = clock
         self.throughput = Throughput()
+        self.file_throughput = Throughput()  # files the plan sent on that have their outcome
         self._shown_done = 0
         self._console = console or Console(file=self.stream, highlight=False, soft_wrap=False)
         self._live: Live | None = None
@@ -242,6 +251,7 @@ class Progress:
         done = max(self._shown_done, tally.bytes_uploaded + tally.bytes_in_flight)
         self._shown_done = done
         self.throughput.add(now, done)
+        self.file_throughput.add(now, tally.planned_done)
         in_flight = min(self.concurrency, tally.open_planned)
         if tally.bytes_in_flight > 0:
             in_flight = max(in_flight, 1)
@@ -261,6 +271,8 @@ class Progress:
             retries=tally.retries,
             api_wait=None if held is None or held <= now else held - now,
             stopping=self.stopping(),
+            files_left=tally.open_planned,
+            file_rate=self.file_throughput.rate(now),
         )
 
     def line(self, width: int | None = None) -> str:

@@ -90,6 +90,30 @@ def move(progress: Progress, tally: Tally, clock: Clock, seconds: float, rate: i
         progress.snapshot()
 
 
+def test_the_eta_follows_the_files_when_the_api_sets_the_pace() -> None:
+    # The big files went first (10 MiB each, one a second: the rate limit's pace, two calls a
+    # file); 992 files of 1 KiB are left. The bytes alone would say under a second; the files,
+    # still going one a second, say 16 and a half minutes.
+    clock = Clock()
+    tally = Tally(started=clock.now)
+    total = 8 * 10 * MiB + 992 * 1024
+    for event in (FilesFound(1000, total), SendPlanned(1000, total), WalkEnded(complete=True)):
+        tally.on_event(event)
+    progress, console = live(tally, clock, 120, concurrency=8)
+    with progress:
+        for n in range(4 * int(WINDOW + 3)):  # 8 s: the 8 big files done
+            clock.now += 0.25
+            if n % 4 == 3:
+                tally.on_event(uploaded(f"big/{n}.dwg", 10 * MiB))
+            progress.snapshot()
+        line = drawn(progress, console)
+        snapshot = progress.snapshot()
+    assert snapshot.files_left == 992 and snapshot.file_rate == pytest.approx(1.0, rel=0.1)
+    assert snapshot.total_bytes - snapshot.done_bytes == 992 * 1024
+    assert snapshot.eta == pytest.approx(992, rel=0.1), snapshot
+    assert re.search(r"ETA 1[56]m\d\ds", line), line
+
+
 @pytest.mark.parametrize("width", [80, 120])
 def test_the_live_line_has_every_field_and_fits(width: int) -> None:
     clock = Clock()
