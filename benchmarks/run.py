@@ -420,9 +420,10 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "counts each process from its start, so bulkupload's interpreter start-up (a few "
         "hundred ms) weighs on a quick run's small data sets; the full run's are the figures.",
         "+attach rows here are a floor, not the client's speed: with SeaweedFS the emulator "
-        "lists the bucket (every object so far, 1,000 a page) before each API call other than "
-        "Create Upload, so each POST /files costs it more as the run goes on. Compare "
-        "attaching on the emulator's own storage in the first table.",
+        "learns what was stored by listing the bucket (every object so far, 1,000 a page) "
+        "before an API call other than Create Upload; concurrent calls share a listing, but "
+        "each costs more as the run goes on. Compare attaching on the emulator's own storage "
+        "in the first table.",
     ]
     return scenario
 

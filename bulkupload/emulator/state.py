@@ -6,6 +6,8 @@ uploads store; they need only the clock (and v1 uploads), so they import nothing
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
@@ -33,13 +35,28 @@ class EmulatorState:
         self.counters = Counters()
         # Set when storage is external (SeaweedFS): refreshes `objects` and `UploadRecord.stored`.
         self.storage_sync: Callable[[], Awaitable[None]] | None = None
+        self._sync_lock: asyncio.Lock | None = None
+        self._synced_from = float("-inf")  # when the last finished sync started (monotonic)
         self.documents = DocumentsStore(self.clock, self.uploads)
         self.unified = UnifiedStore(self.clock)  # v2.1 uploads: a store of their own
 
     async def sync_storage(self) -> None:
-        """Bring `objects` and each upload's `stored` up to date (a no-op for local storage)."""
-        if self.storage_sync is not None:
+        """Bring `objects` and each upload's `stored` up to date (a no-op for local storage).
+
+        A listing costs the bucket's size, so concurrent callers share one: a caller whose
+        request came before a finished listing began is served by it (what it stored before
+        asking is in it) and lists nothing itself."""
+        if self.storage_sync is None:
+            return
+        asked = time.monotonic()
+        if self._sync_lock is None:
+            self._sync_lock = asyncio.Lock()
+        async with self._sync_lock:
+            if self._synced_from >= asked:
+                return
+            started = time.monotonic()
             await self.storage_sync()
+            self._synced_from = started
 
     def find_upload(self, uuid: str) -> UploadRecord | None:
         return self.uploads.get(uuid)
