@@ -182,10 +182,12 @@ class Emulator:
 
     def purge_objects(self) -> None:
         """Delete stored bytes between clients so big scenarios do not fill the disk."""
-        objects = self.data_dir / "objects"
-        if objects.is_dir():
-            for path in objects.iterdir():
-                path.unlink(missing_ok=True)
+        for name in ("objects", "parts"):  # v1 objects; v2.1 parts (an upload's pieces)
+            folder = self.data_dir / name
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    if path.is_file():
+                        path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         children = {pid: _started(pid) for pid in _process_tree(self.process.pid)[1:]}

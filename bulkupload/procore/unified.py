@@ -110,16 +110,18 @@ async def create_upload(
     md5: str,
     uploader_tool: str | None,
 ) -> UnifiedUpload:
-    """POST a new upload: the whole file's digests and each part's; one URL per part back."""
+    """POST a new upload: the whole file's digests (its SHA-256 when known) and each part's;
+    one URL per part back."""
     body: dict[str, object] = {
         "file_name": file_name,
         "file_size": sum(p.size for p in parts),
         "content_type": content_type,
-        "sha256": sha256,
         "md5": md5,
         "segments": [{"size": p.size, "sha256": p.sha256, "md5": p.md5} for p in parts],
         "url_expires_in": URL_LIFETIME,
     }
+    if sha256:  # optional in the contract; every part's own SHA-256 is always given
+        body["sha256"] = sha256
     if uploader_tool is not None:
         body["uploader_tool_name"] = uploader_tool
     answer = await api.request("POST", path, json=body)
