@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .admin import add_admin_routes
+from .aiohttp_parsers import install as install_fast_parsers
 from .api import API_STATE_KEY, ApiState, add_api_routes, api_middleware
 from .config import CONFIG_KEY, FAULTS_KEY, EmulatorConfig
 from .documents.routes import add_documents_routes
@@ -33,6 +34,7 @@ def create_app(config: EmulatorConfig | None = None, *, record: bool = False) ->
     recorder sits outside the API middleware so it sees the final answers, 401/429/5xx included.
     """
     config = config or EmulatorConfig()
+    install_fast_parsers()
     middlewares = [recording_middleware, api_middleware] if record else [api_middleware]
     app = web.Application(middlewares=middlewares)
     if record:
