@@ -15,24 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 
 from bulkupload.errors import BulkUploadError
 from bulkupload.events import Notice
 from bulkupload.human import human_bytes, human_duration
-from bulkupload.models import FileEntry
+from bulkupload.models import FileEntry, WalkItem
 from bulkupload.plan import Send, decide, needs_md5
 from bulkupload.preflight import refusal
 from bulkupload.protocols.base import select
-from bulkupload.sources import walk_sources
 
 from .control import Stage
 from .planning import state_rows
+from .walking import walk_in_batches
 
 __all__ = ["Census", "census_stage"]
 
-BATCH = 500  # files per state lookup
+BATCH = 500  # walk items (files, and the skipped) per state lookup
 
 
 @dataclass(slots=True)
@@ -56,11 +55,12 @@ async def census_stage(stage: Stage) -> None:
     census = Census()
     control = stage.control
 
-    async def compare(batch: list[FileEntry]) -> None:
-        rows = await state_rows(stage, [entry.rel for entry in batch])
+    async def compare(batch: list[WalkItem]) -> None:
+        entries = [item for item in batch if isinstance(item, FileEntry)]
+        rows = await state_rows(stage, [entry.rel for entry in entries])
         now = time.time()
         places = stage.destination.places
-        for entry in batch:
+        for entry in entries:
             row = rows.get(entry.rel)
             if needs_md5(entry, row, checksum=stage.settings.checksum):
                 census.checks += 1
@@ -79,22 +79,8 @@ async def census_stage(stage: Stage) -> None:
             folder = entry.rel.rpartition("/")[0]
             (census.folders_known if row is not None else census.folders_new).add(folder)
 
-    def walk() -> bool:
-        batch: list[FileEntry] = []
-        for item in walk_sources(stage.settings):
-            if control.stopping:
-                return False
-            if isinstance(item, FileEntry):
-                batch.append(item)
-            if len(batch) >= BATCH:
-                anyio.from_thread.run(compare, batch)
-                batch = []
-        if batch:
-            anyio.from_thread.run(compare, batch)
-        return True
-
     try:
-        complete = await anyio.to_thread.run_sync(walk)
+        complete = await anyio.to_thread.run_sync(walk_in_batches, stage, BATCH, compare)
     except Exception:  # the run's own walk reports what went wrong; the plan is only advice
         return
     if complete:

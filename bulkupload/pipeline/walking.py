@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -15,11 +17,29 @@ from bulkupload.sources import walk_sources
 
 from .control import Stage
 
-__all__ = ["WALK_BATCH", "walk_stage"]
+__all__ = ["WALK_BATCH", "walk_in_batches", "walk_stage"]
 
 log = logging.getLogger("bulkupload")
 
 WALK_BATCH = 200  # items per hand-over from the walk thread: one thread hop per batch
+
+
+def walk_in_batches(
+    stage: Stage, size: int, deliver: Callable[[list[WalkItem]], Coroutine[Any, Any, None]]
+) -> bool:
+    """In a worker thread: walk every SOURCE, handing `deliver` (run on the event loop) `size`
+    items at a time; False when a stop cut the walk short."""
+    batch: list[WalkItem] = []
+    for item in walk_sources(stage.settings):
+        if stage.control.stopping:
+            return False
+        batch.append(item)
+        if len(batch) >= size:
+            anyio.from_thread.run(deliver, batch)
+            batch = []
+    if batch:
+        anyio.from_thread.run(deliver, batch)
+    return True
 
 
 async def walk_stage(stage: Stage, batches: MemoryObjectSendStream[list[WalkItem]]) -> None:
@@ -34,26 +54,12 @@ async def walk_stage(stage: Stage, batches: MemoryObjectSendStream[list[WalkItem
         )
         await batches.send(batch)
 
-    def produce() -> bool:
-        """Walk every SOURCE; False when a stop cut the walk short."""
-        batch: list[WalkItem] = []
-        for item in walk_sources(stage.settings):
-            if control.stopping:
-                return False
-            batch.append(item)
-            if len(batch) >= WALK_BATCH:
-                anyio.from_thread.run(deliver, batch)
-                batch = []
-        if batch:
-            anyio.from_thread.run(deliver, batch)
-        return True
-
     complete = False
     async with batches:
         try:
             # Not abandoned on cancel: the thread ends at its next hand-over (which raises), so
             # no walk outlives its run in an embedding program.
-            complete = await anyio.to_thread.run_sync(produce)
+            complete = await anyio.to_thread.run_sync(walk_in_batches, stage, WALK_BATCH, deliver)
         except Exception as exc:
             log.exception("the walk failed")
             control.fail(
