@@ -189,6 +189,21 @@ def test_expired_staged_uploads_are_sent_again(runner: Runner, tmp_path: Path) -
     assert_stored(runner.emulator, expected)
 
 
+def kill_after_parts(runner: Runner, proc: subprocess.Popen[bytes], parts: int) -> None:
+    """SIGKILL the run once the emulator holds `parts` parts of the first upload (it tells no
+    one: ask it), or after a minute."""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            uploads = runner.emulator.v21_uploads()
+            if uploads and uploads[0]["parts_received"] >= parts:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+
+
 def test_sigkill_mid_file_then_only_the_missing_parts_are_sent(
     make_runner: Any, tmp_path: Path
 ) -> None:
@@ -202,16 +217,7 @@ def test_sigkill_mid_file_then_only_the_missing_parts_are_sent(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the emulator tells no one: ask it
-            uploads = runner.emulator.v21_uploads()
-            if uploads and uploads[0]["parts_received"] >= 6:
-                break
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    kill_after_parts(runner, proc, 6)
     sent_before = runner.emulator.counters()["storage_success"]
     assert 6 <= sent_before < parts
     again = runner(str(src), *V21, "--part-size", "6MiB", "-j", str(concurrency))
@@ -232,16 +238,7 @@ def test_an_upload_gone_before_the_resume_starts_over(make_runner: Any, tmp_path
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            uploads = runner.emulator.v21_uploads()
-            if uploads and uploads[0]["parts_received"] >= 2:
-                break
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    kill_after_parts(runner, proc, 2)
     runner.emulator.advance_clock(25 * 3600)  # Procore deletes the half-made upload
     report = tmp_path / "report.json"
     again = runner(str(src), *V21, "--part-size", "6MiB", "--report", str(report))
