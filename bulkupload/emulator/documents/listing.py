@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..paging import page_headers
 from . import params
 from .handlers import answers, call_of
 from .model import MAX_LISTING_DEPTH, DocFile, DocFolder, file_type, rejected
@@ -90,19 +91,8 @@ async def list_documents(request: web.Request) -> web.Response:
     page = max(1, params.query_int(request, "page") or 1)
     per_page = params.query_int(request, "per_page") or DEFAULT_PER_PAGE
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    last = max(1, -(-len(items) // per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
-
-    def link(n: int) -> str:
-        return str(request.url.update_query({"page": str(n), "per_page": str(per_page)}))
-
-    links = [f'<{link(1)}>; rel="first"']
-    if page > 1:
-        links.append(f'<{link(min(page - 1, last))}>; rel="prev"')
-    if page < last:
-        links.append(f'<{link(page + 1)}>; rel="next"')
-    links.append(f'<{link(last)}>; rel="last"')
-    headers = {"Total": str(len(items)), "Per-Page": str(per_page), "Link": ", ".join(links)}
+    headers = page_headers(request, len(items), page, per_page, links_on_one_page=True)
     body = [listing_row(c.store, c.shown, item) for item in chunk]
     return web.json_response(body, headers=headers)
 

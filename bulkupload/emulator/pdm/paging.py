@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from ..paging import page_headers
 from .errors import bad
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_IDS_PER_PAGE = 10, 100, 5000
@@ -52,20 +53,7 @@ def page_of(
     """The requested page of `items` and the headers that describe the whole list."""
     page = _positive(request, "page", 1)
     per_page = min(_positive(request, "per_page", DEFAULT_PER_PAGE), limit)
-    last = max(1, -(-len(items) // per_page))
-    links = []
-    if last > 1:
-
-        def link(number: int) -> str:
-            return str(request.url.update_query(page=str(number), per_page=str(per_page)))
-
-        links.append(f'<{link(1)}>; rel="first"')
-        if page > 1:
-            links.append(f'<{link(min(page - 1, last))}>; rel="prev"')
-        if page < last:
-            links.append(f'<{link(page + 1)}>; rel="next"')
-        links.append(f'<{link(last)}>; rel="last"')
-    headers = {"Total": str(len(items)), "Per-Page": str(per_page), "Link": ", ".join(links)}
+    headers = page_headers(request, len(items), page, per_page, links_on_one_page=False)
     return items[(page - 1) * per_page : page * per_page], headers
 
 
