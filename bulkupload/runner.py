@@ -26,6 +26,7 @@ from .events import EventBus, Subscriber
 from .logs import log_event
 from .pipeline.control import Control, Stage
 from .pipeline.ledger import Ledger
+from .pipeline.placing import PLACING_PER_SLOT
 from .pipeline.recording import StateJournal
 from .pipeline.run import finish, run_stages
 from .procore.auth import ClientCredentials, StaticToken, TokenSource
@@ -159,9 +160,9 @@ async def _run(
     reader = ThreadPoolExecutor(2 * settings.concurrency, thread_name_prefix="bulkupload-read")
     try:
         async with (
-            # Preparers (`concurrency`) and placers (twice that, `run._start`) call the API at
-            # once: a pool sized for the preparers alone held attaching back (issue 14).
-            make_api_session(3 * settings.concurrency) as api_session,
+            # Preparers (one per slot) and placers call the API at once: a pool sized for the
+            # preparers alone held attaching back (issue 14).
+            make_api_session((1 + PLACING_PER_SLOT) * settings.concurrency) as api_session,
             make_storage_session(settings.concurrency) as storage,
         ):
             tokens, api = api_client(

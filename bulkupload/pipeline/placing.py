@@ -18,9 +18,13 @@ from .batching import batched
 from .control import Stage
 from .rule import per_file
 
-__all__ = ["PLACE_LINGER", "place_stage"]
+__all__ = ["PLACE_LINGER", "PLACING_PER_SLOT", "place_stage"]
 
 PLACE_LINGER = 0.02  # seconds a stored file may wait to share a batching destination's call
+# Stored files that may wait to be placed (each in placement at once), per transfer slot:
+# placing (an API round trip) takes longer than a small file's storage POST (issue 14: at -j32
+# with 100 ms API latency, one per slot held attaching to 0.53 of --no-attach's files/s).
+PLACING_PER_SLOT = 2
 
 
 async def place_stage(

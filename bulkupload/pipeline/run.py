@@ -29,7 +29,7 @@ from bulkupload.stats import KEPT_GONE, RunOutcome, Tally, summary_dict
 
 from .census import census_stage
 from .control import Stage
-from .placing import place_stage
+from .placing import PLACING_PER_SLOT, place_stage
 from .planning import plan_stage
 from .preparing import prepare_stage
 from .recording import RECORD_BATCH, checkpoint_stage, record_stage
@@ -93,11 +93,8 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     batch = stage.destination.max_batch
     room = concurrency  # nothing to place (storage only): a placer per slot, to hand results on
     if stage.destination.places:
-        # Placing (one API round trip) takes longer than a small file's storage POST: room
-        # for two files per transfer slot keeps senders from waiting on it (issue 14: at -j32
-        # with 100 ms API latency, attaching went from 0.53 to 0.8 of --no-attach's files/s).
         # A batching destination's next batch fills while it places one: room for a batch.
-        room = max(2 * concurrency, batch)
+        room = max(PLACING_PER_SLOT * concurrency, batch)
         stage.backlog.limit = room
         # Senders keep the backlog within `room` (+ a file each), so this never fills up: the
         # checkpoint never waits for placing, and no stored file goes unrecorded for long.
