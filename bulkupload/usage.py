@@ -21,7 +21,7 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_usage(run: dict[str, Any]) -> dict[str, Any]:
-    """One run's API figures: files it finished (uploaded or failed: each cost calls), calls,
+    """One run's API figures: files it dealt with (uploaded or failed: each cost calls), calls,
     calls per file, and per route the calls, errors and 429s with their rates."""
     summary = _summary(run)
     routes: dict[str, dict[str, int]] = summary.get("api_usage") or {}
@@ -30,7 +30,10 @@ def run_usage(run: dict[str, Any]) -> dict[str, Any]:
     limited = sum(r.get("rate_limited", 0) for r in routes.values()) or int(
         summary.get("rate_limited_429", 0)
     )
-    files = int(summary.get("uploaded", 0)) + int(summary.get("failed", 0))
+    # A file a stop left unsent counts as failed but cost no call (`not_started`).
+    files = sum(int(summary.get(k, 0)) for k in ("uploaded", "failed")) - int(
+        summary.get("not_started", 0)
+    )
     return {
         "run": run["id"],
         "target": run["target"],

@@ -15,6 +15,7 @@ from bulkupload.errors import ConfigError
 from bulkupload.models import FileResult, Status, Target
 from bulkupload.report import render_report, summary_counts
 from bulkupload.state import StateStore
+from bulkupload.usage import run_usage
 
 T = "project:42"
 
@@ -106,3 +107,17 @@ def test_csv_has_a_header_and_quotes_odd_names(store: StateStore) -> None:
 def test_unknown_format_is_a_config_error(store: StateStore) -> None:
     with pytest.raises(ConfigError, match="unknown report format"):
         render(store, T, "xml")
+
+
+def test_api_usage_counts_no_call_for_files_a_stop_left_unsent() -> None:
+    # 10 uploaded and 2 failed cost 24 calls; 30 "not sent" (counted as failed) cost nothing.
+    summary = {
+        "uploaded": 10,
+        "failed": 32,
+        "not_started": 30,
+        "api_usage": {"POST /rest/v1.1/projects/{id}/uploads": {"calls": 24, "errors": 2}},
+    }
+    run = {"id": 1, "target": "project:42", "started_at": "2026-12-05T02:00:00", "summary": summary}
+    usage = run_usage(run)
+    assert usage["files"] == 12 and usage["calls_per_file"] == 2.0
+    assert usage["error_rate"] == round(2 / 24, 4)
