@@ -79,7 +79,8 @@ def skipped(
     md5: str | None = None,
     started_at: str | None = None,
 ) -> FileResult:
-    """Not sent, on purpose or for now: the state row stays, the line repeats what it knows."""
+    """Not sent, on purpose: the state row stays, the line repeats what it knows (a stop's
+    unsent files take this line too, as failures: `left_behind`)."""
     return _of(
         entry,
         Status.SKIPPED,
