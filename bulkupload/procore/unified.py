@@ -110,18 +110,19 @@ async def create_upload(
     md5: str,
     uploader_tool: str | None,
 ) -> UnifiedUpload:
-    """POST a new upload: the whole file's digests (its SHA-256 when known) and each part's;
-    one URL per part back."""
+    """POST a new upload: each part's size and SHA-256, and the digests known of the rest ("":
+    not computed; all optional in the contract); one URL per part back."""
     body: dict[str, object] = {
         "file_name": file_name,
         "file_size": sum(p.size for p in parts),
         "content_type": content_type,
-        "md5": md5,
-        "segments": [{"size": p.size, "sha256": p.sha256, "md5": p.md5} for p in parts],
+        "segments": [_segment(p) for p in parts],
         "url_expires_in": URL_LIFETIME,
     }
-    if sha256:  # optional in the contract; every part's own SHA-256 is always given
+    if sha256:
         body["sha256"] = sha256
+    if md5:
+        body["md5"] = md5
     if uploader_tool is not None:
         body["uploader_tool_name"] = uploader_tool
     answer = await api.request("POST", path, json=body)
@@ -133,6 +134,13 @@ async def create_upload(
             call=answer.call or None,
         )
     return upload
+
+
+def _segment(part: PartPlan) -> dict[str, object]:
+    segment: dict[str, object] = {"size": part.size, "sha256": part.sha256}
+    if part.md5:
+        segment["md5"] = part.md5
+    return segment
 
 
 async def upload_status(api: ApiClient, path: str, upload_id: str) -> UnifiedUpload:

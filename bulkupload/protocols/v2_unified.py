@@ -37,7 +37,7 @@ from bulkupload.state import PartPlan, TransferRow
 from .base import Meter, Transport
 from .body import OCTETS
 from .files import verify_unchanged
-from .parts import MAX_SIZE, hash_parts, part_size_for
+from .parts import MAX_SIZE, hash_md5, hash_parts, part_size_for
 from .v2_parts import PartSender, UnifiedTicket
 
 __all__ = ["UnifiedTicket", "V2Unified"]
@@ -100,7 +100,12 @@ class V2Unified:
         return UnifiedTicket(item, self.name, time.monotonic(), transfer, upload.parts, "ready")
 
     async def _plan(self, entry: FileEntry) -> tuple[list[PartPlan], str, str]:
-        return await hash_parts(self.transport, entry, part_size_for(entry.size, self.part_size))
+        """What Create is told. A file in several parts is told SHA-256s only (each part's, which
+        Procore requires and storage checks, and the whole file's): the MD5s are optional, and
+        computing them would make the pass before the first byte 3 times longer. Its MD5 for our
+        records is computed while its parts go (`send`)."""
+        part_size = part_size_for(entry.size, self.part_size)
+        return await hash_parts(self.transport, entry, part_size, whole_sha256=False, md5=False)
 
     async def _resume(self, item: Planned) -> UnifiedTicket | None:
         """The upload an earlier run left for this file, if it is the same file and Procore
@@ -135,9 +140,13 @@ class V2Unified:
         counted_before = meter.net
         parts = PartSender(self.transport, self.path, ticket, meter)
         status = ticket.status
+        md5 = transfer.md5
         try:
             if status in ("ready", "receiving"):
-                await parts.send_missing()
+                if md5:
+                    await parts.send_missing()
+                else:
+                    md5 = await self._send_and_hash(entry, parts)
                 # Checked before completing, so a file changed mid-upload never becomes one.
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(
@@ -147,6 +156,8 @@ class V2Unified:
                     transport.api, self.path, transfer.upload_id, parts.etag_list()
                 )
             await self._until_available(ticket, status)
+            if not md5:  # resumed after every part was stored
+                md5 = await hash_md5(transport, entry)
         except BaseException:
             meter.moved(counted_before - meter.net)
             if parts.started and not parts.complete:
@@ -155,11 +166,22 @@ class V2Unified:
         return Stored(
             item=ticket.item,
             upload_id=transfer.upload_id,
-            md5=transfer.md5,
+            md5=md5,
             attempts=meter.attempts,
             stored_at=time.time(),
             expires_at=transfer.expires_at,
         )
+
+    async def _send_and_hash(self, entry: FileEntry, parts: PartSender) -> str:
+        """The missing parts sent while the whole file's MD5 is computed beside them."""
+        hashing = asyncio.ensure_future(hash_md5(self.transport, entry))
+        try:
+            await parts.send_missing()
+        except BaseException:
+            hashing.cancel()
+            await asyncio.gather(hashing, return_exceptions=True)
+            raise
+        return await hashing
 
     async def _until_available(self, ticket: UnifiedTicket, status: str) -> None:
         """Ask the status until Procore has processed the upload: scanning waits (policy

@@ -79,6 +79,13 @@ def test_a_tree_and_a_big_file_in_parts(runner: Runner, tmp_path: Path, level: s
     assert_stored(runner.emulator, sent)
     big = stored(runner.emulator)["model.ifc"]
     assert big["parts_received"] == 10  # 300 MiB in parts of 32 MiB
+    # Create heard each part's SHA-256 alone (the MD5s would triple the pass before the first
+    # byte); the file's MD5 for our records was computed while the parts went.
+    assert big["given"] == []
+    assert records["model.ifc"]["md5"] == expected["model.ifc"]
+    for name, upload in stored(runner.emulator).items():
+        if name != "model.ifc":  # one part: its digests are known anyway, and all given
+            assert upload["given"] == ["md5", "sha256", "part_md5"], name
     counters = runner.emulator.counters()
     assert counters["storage_authorization_headers"] == 0
     assert creates(runner.emulator) == len(sent)  # one upload per file, none made twice

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bulkupload.emulator.config import CONFIG_KEY
 from bulkupload.emulator.state import STATE_KEY
+from bulkupload.emulator.unified.folding import fill_digests
 
 from .model import DocumentUpload, FieldValue
 from .settings import ALL_PERMISSIONS, PdmProject
@@ -64,6 +65,7 @@ def _file(request: web.Request, file_upload_id: str | None) -> dict[str, object]
 
 
 async def documents(request: web.Request) -> web.Response:
+    await fill_digests(request.app[STATE_KEY].unified)
     project_id = _project_id(request, required=True)
     store = request.app[PDM_KEY]
     project = store.projects.get(project_id or 0)
@@ -115,6 +117,7 @@ def _upload_json(request: web.Request, upload: DocumentUpload) -> dict[str, obje
 
 
 async def uploads(request: web.Request) -> web.Response:
+    await fill_digests(request.app[STATE_KEY].unified)
     project_id = _project_id(request, required=False)
     store = request.app[PDM_KEY]
     store.sweep()

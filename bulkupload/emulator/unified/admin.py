@@ -7,6 +7,7 @@ from aiohttp import web
 
 from bulkupload.emulator.state import STATE_KEY
 
+from .folding import fill_digests
 from .model import UnifiedUpload
 
 
@@ -23,6 +24,11 @@ def upload_json(upload: UnifiedUpload) -> dict[str, object]:
         "error": upload.error.as_json() if upload.error else None,
         "parts": len(upload.parts),
         "parts_received": upload.parts_received,
+        # The digests Create was given, apart from each part's required SHA-256.
+        "given": [
+            *(name for name in ("md5", "sha256") if getattr(upload, name) is not None),
+            *(["part_md5"] if any(part.spec.md5 for part in upload.parts) else []),
+        ],
         "md5": stored.md5 if stored else None,
         "sha256": stored.sha256 if stored else None,
         "created": upload.created,
@@ -34,6 +40,7 @@ def upload_json(upload: UnifiedUpload) -> dict[str, object]:
 async def list_uploads(request: web.Request) -> web.Response:
     store = request.app[STATE_KEY].unified
     store.sweep()
+    await fill_digests(store)
     return web.json_response([upload_json(upload) for upload in store.uploads.values()])
 
 

@@ -52,13 +52,15 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
         return
     # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
     upload.status = SCANNING
-    md5, sha256 = await whole_digests(app[STATE_KEY].unified, upload)
+    digests = await whole_digests(app[STATE_KEY].unified, upload)
     pieces = tuple(str(part.path) for part in upload.parts)
     for part in upload.parts:
         part.path = None  # the object's now: its files go with it
-    upload.stored = AssembledObject(pieces, upload.file_size, md5, sha256)
-    given = {"sha256": (upload.sha256, sha256), "md5": (upload.md5, md5)}
-    wrong = [name for name, (want, got) in given.items() if want is not None and want != got]
+    upload.stored = AssembledObject(
+        pieces, upload.file_size, digests.get("md5"), digests.get("sha256")
+    )
+    given = {"sha256": upload.sha256, "md5": upload.md5}
+    wrong = [name for name, want in given.items() if want is not None and want != digests[name]]
     if wrong:
         message = f"The file's {' and '.join(wrong)} is not the one given at create."
         _fail(upload, UploadError("checksum_mismatch", message, retryable=False))

@@ -1,4 +1,6 @@
-"""The whole file's MD5 and SHA-256 of a v2.1 upload, computed while its parts arrive.
+"""The whole file's digests that Create gave for a v2.1 upload (MD5, SHA-256, both optional),
+computed while its parts arrive, to be checked at completion. An upload given neither is not
+read again: its parts were each checked as they came.
 
 Parts come in any order; each one stored lets the upload's running digests take in (fold) the
 parts that now follow the folded ones without a gap, read back from their files by one background
@@ -39,12 +41,16 @@ def part_stored(store: UnifiedStore, upload: UnifiedUpload, index: int, *, repla
     _start(store, upload)
 
 
-async def whole_digests(store: UnifiedStore, upload: UnifiedUpload) -> tuple[str, str]:
-    """The object's MD5 and SHA-256 (hex), once every part is stored and none may change."""
+async def whole_digests(store: UnifiedStore, upload: UnifiedUpload) -> dict[str, str]:
+    """The object's digests (hex) by name, those Create gave at least, once every part is
+    stored and none may change."""
     parts = upload.parts
     if len(parts) == 1 and parts[0].etag is not None:
         # Its PUT checked both: the ETag is the MD5 of the bytes, whose SHA-256 is the one given.
-        return parts[0].etag, parts[0].spec.sha256
+        return {"md5": parts[0].etag, "sha256": parts[0].spec.sha256}
+    names = wanted(upload)
+    if not names:
+        return {}
     folding = upload.folding
     _start(store, upload)  # every part is there: the job takes in all that is left
     if folding.task is not None:
@@ -52,11 +58,36 @@ async def whole_digests(store: UnifiedStore, upload: UnifiedUpload) -> tuple[str
         # feeding the digests while a new job fed them too.
         await asyncio.shield(folding.task)
     if folding.stale or folding.folded < len(parts):
-        md5, sha256 = hashlib.md5(), hashlib.sha256()
         paths = [Path(str(part.path)) for part in parts]
-        await asyncio.get_running_loop().run_in_executor(None, hash_files, paths, [md5, sha256])
-        return md5.hexdigest(), sha256.hexdigest()
-    return folding.md5.digest().hex(), folding.sha256.digest().hex()
+        return await digests_of(paths, names)
+    return {name: getattr(folding, name).digest().hex() for name in names}
+
+
+async def digests_of(paths: list[Path], names: tuple[str, ...]) -> dict[str, str]:
+    """The named digests of the files' bytes in order, read in an executor."""
+    digests = [hashlib.new(name) for name in names]
+    await asyncio.get_running_loop().run_in_executor(None, hash_files, paths, digests)
+    return {name: digest.hexdigest() for name, digest in zip(names, digests, strict=True)}
+
+
+async def fill_digests(store: UnifiedStore) -> None:
+    """Both digests of every completed object, for the admin listings: completion computed only
+    those Create gave; the rest are computed once, here."""
+    for upload in list(store.uploads.values()):
+        stored = upload.stored
+        if stored is None or (stored.md5 is not None and stored.sha256 is not None):
+            continue
+        try:
+            found = await digests_of([Path(p) for p in stored.pieces], ("md5", "sha256"))
+        except OSError:  # deleted meanwhile (a failed scan, the 24 h deadline)
+            continue
+        stored.md5, stored.sha256 = found["md5"], found["sha256"]
+
+
+def wanted(upload: UnifiedUpload) -> tuple[str, ...]:
+    """The whole-file digests Create gave, MD5 first (the slowest: `hash_files` gives it a
+    thread of its own)."""
+    return tuple(name for name in ("md5", "sha256") if getattr(upload, name) is not None)
 
 
 async def stop_folding(app: web.Application) -> None:
@@ -71,7 +102,7 @@ def _start(store: UnifiedStore, upload: UnifiedUpload) -> None:
     """Start the upload's fold job unless one runs (it looks for more parts before it ends)."""
     folding = upload.folding
     # A single part needs no folding: its PUT computed both digests of the whole.
-    if folding.task is None and len(upload.parts) > 1 and _ready(upload):
+    if folding.task is None and len(upload.parts) > 1 and wanted(upload) and _ready(upload):
         task = asyncio.get_running_loop().create_task(_fold(upload))
         folding.task = task
         store.folds.add(task)
@@ -98,7 +129,7 @@ async def _fold(upload: UnifiedUpload) -> None:
     """Take parts into the running digests while there are some to take, then end."""
     folding = upload.folding
     loop = asyncio.get_running_loop()
-    digests = [folding.md5, folding.sha256]
+    digests = [getattr(folding, name) for name in wanted(upload)]
     try:
         while paths := _ready(upload):
             folding.claimed += len(paths)

@@ -42,16 +42,17 @@ class UploadError:
         return {"type": self.type, "message": self.message, "retryable": self.retryable}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AssembledObject:
     """The object a completed upload became: its parts' files, in order, with the digests of the
-    whole. Nothing joins them into one file: that copy of every byte is no part of what S3 or
-    Procore make a client wait for, and nothing here needs the object as one file."""
+    whole (None until the admin listing asks, unless completion computed them). Nothing joins
+    the files into one: that copy of every byte is no part of what S3 or Procore make a client
+    wait for, and nothing here needs the object as one file."""
 
     pieces: tuple[str, ...]
     size: int
-    md5: str
-    sha256: str
+    md5: str | None
+    sha256: str | None
 
 
 @dataclass(slots=True)
