@@ -11,10 +11,12 @@ left out of it is read again alongside the parts (`whole_md5`). A part then goes
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import contextlib
 import functools
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +35,7 @@ from .storage import send_body
 __all__ = [
     "MAX_PARTS",
     "MAX_SIZE",
+    "CacheRelease",
     "hash_md5",
     "hash_parts",
     "part_headers",
@@ -110,14 +113,25 @@ def plan_parts(
     return parts, whole[0], whole[1]
 
 
-def whole_md5(entry: FileEntry, *, chunk_size: int = CHUNK, stop: threading.Event) -> str:
+def whole_md5(
+    entry: FileEntry,
+    *,
+    chunk_size: int = CHUNK,
+    stop: threading.Event,
+    progress: Callable[[int], None] | None = None,
+) -> str:
     """The whole file's MD5 for our records, when the pass before Create left it out: read
-    again while the parts go (mostly from the page cache). FileChanged as `plan_parts`."""
+    again while the parts go (mostly from the page cache), telling `progress` how many bytes
+    it has taken in. FileChanged as `plan_parts`."""
     digest = hashlib.md5(usedforsecurity=False)
+    done = 0
     with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
         check_unchanged(entry, os.fstat(f.fileno()), "during upload")
         for data in _chunks(f, entry, entry.size, chunk_size, stop):
             digest.update(data)
+            done += len(data)
+            if progress is not None:
+                progress(done)
         if f.read(1):
             raise FileChanged(f"{entry.display_rel}: grew during upload")
         check_unchanged(entry, os.fstat(f.fileno()), "during upload")
@@ -266,10 +280,13 @@ async def hash_parts(
     )
 
 
-async def hash_md5(transport: Transport, entry: FileEntry) -> str:
+async def hash_md5(
+    transport: Transport, entry: FileEntry, progress: Callable[[int], None] | None = None
+) -> str:
     """`whole_md5` in the run's reader pool; cancelled, the worker stops at its next chunk."""
     return await _in_reader(
-        transport, functools.partial(whole_md5, entry, chunk_size=transport.chunk_size)
+        transport,
+        functools.partial(whole_md5, entry, chunk_size=transport.chunk_size, progress=progress),
     )
 
 
@@ -330,3 +347,48 @@ async def put_part(
         body.rewind()
         raise StorageError(receipt.status, "MissingETag", "a part stored without ETag")
     return receipt.etag
+
+
+class CacheRelease:
+    """A file in parts read twice more after its pass (each part as it is sent, the whole file's
+    MD5 beside them): a part's pages leave the page cache once both are past it.
+
+    Without this a file near the size of RAM pushes itself out: pages read once, as the pass
+    read the parts not sent yet, are the first the kernel drops when memory runs short, while
+    those of parts already sent, read twice, are kept. Dropping what is done with leaves room
+    for what is not (and for everything else on the machine). Thread-safe: the MD5 reports from
+    its worker thread. Best effort: without posix_fadvise, or when the file cannot be opened,
+    nothing is dropped.
+    """
+
+    def __init__(self, entry: FileEntry, sizes: Sequence[int]) -> None:
+        self._path = entry.path
+        self._ends = list(itertools.accumulate(sizes))
+        self._sent: set[int] = set()
+        self._hashed = 0  # bytes from the start the MD5 has taken in
+        self._lock = threading.Lock()
+
+    def sent(self, index: int) -> None:
+        with self._lock:
+            self._sent.add(index)
+            if self._ends[index] <= self._hashed:
+                self._drop(index)
+
+    def hashed(self, upto: int) -> None:
+        with self._lock:
+            first = bisect.bisect_right(self._ends, self._hashed)
+            self._hashed = upto
+            for index in range(first, bisect.bisect_right(self._ends, upto)):
+                if index in self._sent:
+                    self._drop(index)
+
+    def _drop(self, index: int) -> None:
+        if not hasattr(os, "posix_fadvise"):
+            return
+        start = self._ends[index - 1] if index else 0
+        with contextlib.suppress(OSError):
+            fd = os.open(self._path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, start, self._ends[index] - start, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -42,9 +43,16 @@ class PartSender:
     """The parts of one upload being sent: which are stored, and the URLs to send the rest."""
 
     def __init__(
-        self, transport: Transport, path: str, ticket: UnifiedTicket, meter: Meter
+        self,
+        transport: Transport,
+        path: str,
+        ticket: UnifiedTicket,
+        meter: Meter,
+        *,
+        on_stored: Callable[[int], None] | None = None,
     ) -> None:
         self.transport, self.path, self.ticket, self.meter = transport, path, ticket, meter
+        self.on_stored = on_stored  # told each part's index once it is stored
         self.transfer = ticket.transfer
         self.etags: dict[int, str] = dict(ticket.transfer.etags)
         self.urls = list(ticket.urls)
@@ -120,6 +128,8 @@ class PartSender:
                 transport.events.retried(renewals.name, f"{entry.display_rel}: {exc}")
                 await self._renew(force=True)
         self.etags[number] = etag
+        if self.on_stored is not None:
+            self.on_stored(number)
         if transport.journal is not None:
             await transport.journal.part_stored(entry.rel, self.transfer.upload_id, number, etag)
 

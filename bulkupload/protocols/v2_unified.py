@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import time
+from dataclasses import dataclass
 
 import anyio
 
@@ -37,7 +38,7 @@ from bulkupload.state import PartPlan, TransferRow
 from .base import Meter, Transport
 from .body import OCTETS
 from .files import verify_unchanged
-from .parts import MAX_SIZE, hash_md5, hash_parts, part_size_for
+from .parts import MAX_SIZE, CacheRelease, hash_md5, hash_parts, part_size_for
 from .v2_parts import PartSender, UnifiedTicket
 
 __all__ = ["UnifiedTicket", "V2Unified"]
@@ -46,6 +47,12 @@ DAY = 24 * 3600.0
 # An upload in progress is resumed only with this much of its life left: a resume that
 # expires before it is linked would be lost work.
 RESUME_MARGIN = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Md5Job:
+    task: asyncio.Future[str]
+    release: CacheRelease
 
 
 class V2Unified:
@@ -80,7 +87,7 @@ class V2Unified:
         if resumed is not None:
             return resumed
         entry = item.entry
-        parts, sha256, md5 = await self._plan(entry)
+        parts, sha256, md5 = await self._plan(entry, part_size_for(entry.size, self.part_size))
         upload = await create_upload(
             self.transport.api,
             self.path,
@@ -99,12 +106,11 @@ class V2Unified:
             await self.transport.journal.began(entry.rel, transfer)
         return UnifiedTicket(item, self.name, time.monotonic(), transfer, upload.parts, "ready")
 
-    async def _plan(self, entry: FileEntry) -> tuple[list[PartPlan], str, str]:
-        """What Create is told. A file in several parts is told SHA-256s only (each part's, which
-        Procore requires and storage checks, and the whole file's): the MD5s are optional, and
-        computing them would make the pass before the first byte 3 times longer. Its MD5 for our
-        records is computed while its parts go (`send`)."""
-        part_size = part_size_for(entry.size, self.part_size)
+    async def _plan(self, entry: FileEntry, part_size: int) -> tuple[list[PartPlan], str, str]:
+        """What Create is told. A file in several parts is told each part's SHA-256 alone,
+        which Procore requires and storage checks: the MD5s and the whole file's digests are
+        optional, and computing them would make the pass before the first byte several times
+        longer (README, "What Create is told")."""
         return await hash_parts(self.transport, entry, part_size, whole_sha256=False, md5=False)
 
     async def _resume(self, item: Planned) -> UnifiedTicket | None:
@@ -138,15 +144,17 @@ class V2Unified:
         transfer = ticket.transfer
         meter.attempt()
         counted_before = meter.net
-        parts = PartSender(self.transport, self.path, ticket, meter)
+        job = None
+        if not transfer.md5:  # a file in parts: its MD5 is computed beside them
+            job = self._hash_md5(entry, [p.size for p in transfer.parts])
+            for index in transfer.etags:  # stored by an earlier run
+                job.release.sent(index)
+        on_stored = job.release.sent if job is not None else None
+        parts = PartSender(self.transport, self.path, ticket, meter, on_stored=on_stored)
         status = ticket.status
-        md5 = transfer.md5
         try:
             if status in ("ready", "receiving"):
-                if md5:
-                    await parts.send_missing()
-                else:
-                    md5 = await self._send_and_hash(entry, parts)
+                await parts.send_missing()
                 # Checked before completing, so a file changed mid-upload never becomes one.
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(
@@ -156,10 +164,12 @@ class V2Unified:
                     transport.api, self.path, transfer.upload_id, parts.etag_list()
                 )
             await self._until_available(ticket, status)
-            if not md5:  # resumed after every part was stored
-                md5 = await hash_md5(transport, entry)
+            md5 = transfer.md5 if job is None else await job.task
         except BaseException:
             meter.moved(counted_before - meter.net)
+            if job is not None:
+                job.task.cancel()
+                await asyncio.gather(job.task, return_exceptions=True)
             if parts.started and not parts.complete:
                 await parts.tell_procore()
             raise
@@ -172,16 +182,15 @@ class V2Unified:
             expires_at=transfer.expires_at,
         )
 
-    async def _send_and_hash(self, entry: FileEntry, parts: PartSender) -> str:
-        """The missing parts sent while the whole file's MD5 is computed beside them."""
-        hashing = asyncio.ensure_future(hash_md5(self.transport, entry))
-        try:
-            await parts.send_missing()
-        except BaseException:
-            hashing.cancel()
-            await asyncio.gather(hashing, return_exceptions=True)
-            raise
-        return await hashing
+    def _hash_md5(self, entry: FileEntry, sizes: list[int]) -> _Md5Job:
+        """The whole file's MD5 (for our records, not for Create), started now in the reader
+        pool, beside the parts: each part's pages leave the page cache once it is both sent
+        and hashed. Started with the pass before Create instead, it slowed that pass (which
+        holds up the first byte) by as much as it saved later: measured, 20 GiB."""
+        release = CacheRelease(entry, sizes)
+        return _Md5Job(
+            asyncio.ensure_future(hash_md5(self.transport, entry, release.hashed)), release
+        )
 
     async def _until_available(self, ticket: UnifiedTicket, status: str) -> None:
         """Ask the status until Procore has processed the upload: scanning waits (policy

@@ -12,7 +12,7 @@ import pytest
 
 from bulkupload.errors import FileChanged
 from bulkupload.models import FileEntry
-from bulkupload.protocols.parts import plan_parts, whole_md5
+from bulkupload.protocols.parts import CacheRelease, plan_parts, whole_md5
 from tests.protocols.conftest import write_file
 
 MIB = 1 << 20
@@ -75,3 +75,24 @@ def test_the_whole_md5_read_beside_the_parts(tmp_path: Path) -> None:
     stop.set()
     with pytest.raises(concurrent.futures.CancelledError):
         whole_md5(write_file(tmp_path / "other.bin", MIB), stop=stop)
+
+
+def test_a_parts_pages_are_dropped_once_sent_and_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        "os.posix_fadvise", lambda fd, offset, length, advice: dropped.append((offset, length))
+    )
+    entry = write_file(tmp_path / "model.ifc", 3 * PART + 5)
+    release = CacheRelease(entry, [PART, PART, PART, 5])
+    release.sent(1)  # the MD5 has not read it yet
+    release.hashed(PART + 10)  # part 0 hashed, not sent; part 1 hashed only in part
+    assert dropped == []
+    release.sent(0)
+    assert dropped == [(0, PART)]
+    release.hashed(3 * PART + 5)  # part 1 done by both; parts 2 and 3 not sent
+    assert dropped == [(0, PART), (PART, PART)]
+    release.sent(3)
+    release.sent(2)
+    assert dropped == [(0, PART), (PART, PART), (3 * PART, 5), (2 * PART, PART)]
