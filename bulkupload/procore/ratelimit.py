@@ -168,6 +168,7 @@ class RateLimitPacer:
         self._blocked_until = 0.0  # after a 429: nobody goes before this
         self._recent: deque[float] = deque()  # this run's calls within the last hour (share < 1)
         self._trip: float | None = None  # a call's round trip, smoothed
+        self._probed = 0.0  # the spike round (its header reset) whose reserved call went
         self._lock: asyncio.Lock | None = None
         self.on_hold: Callable[[float], None] | None = None
 
@@ -225,6 +226,11 @@ class RateLimitPacer:
             assert claimed is not None
             reset = min(reset, self._first_call_bound(window, header_reset, claimed, now))
         if header_reset > window.header_reset:  # a new round of this window
+            if first and window.round_claim is not None:
+                # This call opened a round, so the last one had ended before it arrived: the
+                # window is no longer than from that round's first call leaving to now.
+                bound = now - window.round_claim
+                window.span = bound if window.span is None else min(window.span, bound)
             window.header_reset, window.reset, window.remaining = header_reset, reset, remaining
             window.round_claim = window.round_recv = None
             self._lost = 0
@@ -299,11 +305,34 @@ class RateLimitPacer:
         window = self._binding(now)
         if window is not None:
             if self._usable(window) <= 0:
-                slot = max(slot, min(window.reset, now + _MAX_WINDOW))  # spent: wait for reset
+                # Spent: wait for the reset, or send the reserved call as a probe sooner.
+                slot = max(slot, min(self._probe_time(window), window.reset, now + _MAX_WINDOW))
         elif self._in_flight and self._last_reported.remaining is not None:
             # A window has reset and its new budget is not known yet: probe at the long-run rate.
             slot = max(slot, self._last_claim + self._stale_spacing())
         return max(0.0, slot - now)
+
+    def _probe_time(self, window: WindowInfo) -> float:
+        """When the spike window's reserved call may go as a probe: halfway between the
+        earliest and the latest the round can end, once per round, when the whole budget is
+        this run's. Either way it stays within the limit: counted in this round (which lasts
+        at least that long: `low` grows), or opening the next one early (which bounds the
+        window's length: `span` shrinks). Without it the wait lasts until the latest end,
+        padded by whole-second Reset values, and a run whose windows begin just after a
+        second turns loses most of a second in every window, round after round."""
+        if (
+            window is not self.spike
+            or self.share < 1
+            or self.reserve < 1
+            or window.round_claim is None
+            or window.span is None
+            or window.low <= 0
+            or self._probed == window.header_reset
+            or window.remaining is None
+            or window.remaining - self._unknown_count() < 1
+        ):
+            return math.inf
+        return window.round_claim + (window.low + window.span) / 2
 
     def _hourly_slot(self, now: float) -> float:
         """With a share below 1 and the hourly limit known: when this run's calls in the last
@@ -329,6 +358,9 @@ class RateLimitPacer:
         return min(length / usable, self.probe_wait)
 
     def _claim(self, now: float) -> int:
+        window = self._binding(now)
+        if window is not None and self._usable(window) <= 0 and now >= self._probe_time(window):
+            self._probed = window.header_reset
         self._issued += 1
         self._last_claim = now
         self._in_flight[self._issued] = now
