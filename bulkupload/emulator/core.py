@@ -72,5 +72,9 @@ class UploadRecord:
     def used(self) -> bool:
         return self.stored is not None
 
+    def deleted_at(self, now: float) -> bool:
+        """Whether Procore has deleted this upload by `now`: left unattached for a week."""
+        return self.attached_to is None and now - self.created > UNATTACHED_LIFETIME
+
 
 UNATTACHED_LIFETIME = 7 * 24 * 3600.0  # Procore deletes unattached uploads after one week

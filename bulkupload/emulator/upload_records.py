@@ -9,7 +9,7 @@ import os
 from aiohttp import web
 
 from .config import CompanyConfig
-from .core import UNATTACHED_LIFETIME, Identity, UploadRecord
+from .core import Identity, UploadRecord
 from .replies import api_error
 from .segments import segment_answers
 from .state import STATE_KEY
@@ -74,8 +74,7 @@ def owned_upload(request: web.Request) -> UploadRecord | web.Response:
 
 def deleted_unattached(request: web.Request, record: UploadRecord) -> bool:
     """Whether Procore has deleted this upload: it was left unattached for a week."""
-    now = request.app[STATE_KEY].clock.now()
-    return record.attached_to is None and now - record.created > UNATTACHED_LIFETIME
+    return record.deleted_at(request.app[STATE_KEY].clock.now())
 
 
 def segmented_answer(

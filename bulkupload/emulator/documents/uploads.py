@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from bulkupload.emulator.core import UNATTACHED_LIFETIME, Identity, UploadRecord
+from bulkupload.emulator.core import Identity, UploadRecord
 
 from .model import Refused, SpaceKey, rejected
 
 
 def sweep(uploads: dict[str, UploadRecord], now: float, expired: set[str]) -> int:
     """Delete uploads left unattached for more than a week (noted in `expired`); how many went."""
-    gone = [
-        uuid
-        for uuid, rec in uploads.items()
-        if rec.attached_to is None and now - rec.created > UNATTACHED_LIFETIME
-    ]
+    gone = [uuid for uuid, rec in uploads.items() if rec.deleted_at(now)]
     for uuid in gone:
         del uploads[uuid]
         expired.add(uuid)
@@ -34,7 +30,7 @@ def usable_upload(
     # This upload's week only: a sweep of every upload per attach made a run quadratic (the
     # admin sweep, `DocumentsStore.sweep`, still deletes the rest).
     old = uploads.get(uuid)
-    if old is not None and old.attached_to is None and now - old.created > UNATTACHED_LIFETIME:
+    if old is not None and old.deleted_at(now):
         del uploads[uuid]
         expired.add(uuid)
     if uuid in expired:
