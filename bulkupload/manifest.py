@@ -19,6 +19,7 @@ from typing import IO, Any, Self
 
 import anyio
 
+from bulkupload.digests import split_digest
 from bulkupload.errors import ConfigError
 from bulkupload.models import FileResult, printable
 
@@ -64,7 +65,7 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
         "path": display,
         "size": result.size,
         "mtime": result.mtime,
-        "md5": result.md5,
+        "md5": split_digest(result.md5)[0],
         "status": str(result.status),
         "upload_uuid": result.upload_uuid,
         "attempts": result.attempts,
@@ -79,6 +80,9 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
     if display != result.rel:
         raw = result.rel.encode("utf-8", "surrogateescape")
         record["path_bytes_b64"] = base64.b64encode(raw).decode("ascii")
+    parts_sha256 = split_digest(result.md5)[1]
+    if parts_sha256 is not None:
+        record["parts_sha256"] = parts_sha256
     if placed is not None:
         if placed.action is not None:
             record["action"] = placed.action

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .digests import parts_size
 from .models import FileEntry
 from .state import StateRow
 
@@ -30,10 +31,11 @@ class Send:
 
 
 def needs_md5(entry: FileEntry, row: StateRow | None, *, checksum: bool) -> bool:
-    """Whether `decide` needs the file's content MD5: for a file of the same size as a stored
-    one, with `--checksum` always, else when only its mtime changed (a `touch`, a copy of the
-    share, a checkout: the same bytes must not become a new version). Another size is a change
-    without reading a byte."""
+    """Whether `decide` needs the file's content digest (its MD5, or the parts digest of a v2.1
+    file in parts: `bulkupload.digests`, of the kind the state has): for a file of the same size
+    as a stored one, with `--checksum` always, else when only its mtime changed (a `touch`, a
+    copy of the share, a checkout: the same bytes must not become a new version). Another size
+    is a change without reading a byte."""
     if row is None or row.size != entry.size or row.md5 is None:
         return False
     return checksum or (row.mtime_ns != entry.mtime_ns and row.status in ("uploaded", "sent"))
@@ -73,7 +75,7 @@ def decide(
         return Send()
     if row.status == "sent" and row.expires_at is not None and row.expires_at <= now:
         return Send()  # Procore deleted those bytes: send them again
-    same = " (same MD5)" if md5 is not None else ""
+    same = "" if md5 is None else " (same SHA-256s)" if parts_size(md5) else " (same MD5)"
     if row.status == "uploaded":
         return Skip(f"unchanged since last upload{same}")
     if row.status == "sent":

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any, TextIO
 
+from bulkupload.digests import split_digest
 from bulkupload.errors import ConfigError
 from bulkupload.human import count, shown
 from bulkupload.manifest import printable_values
@@ -32,6 +33,7 @@ _FIELDS = (
     "size",
     "mtime_ns",
     "md5",
+    "parts_sha256",
     "upload_uuid",
     "file_id",
     "folder_id",
@@ -120,7 +122,8 @@ def _record(row: StateRow) -> dict[str, Any]:
         base64.b64encode(raw).decode("ascii") if row.display_rel != row.rel else None
     )
     for name in _FIELDS[3:]:
-        record[name] = getattr(row, name)
+        record[name] = getattr(row, name, None)
+    record["md5"], record["parts_sha256"] = split_digest(row.md5)
     return record
 
 

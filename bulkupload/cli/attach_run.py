@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from ..config import DEFAULT_STATE
 from ..destinations.documents import Documents, documents_state_key
+from ..digests import manifest_digest
 from ..errors import ApiError, AuthError, ConfigError, StateError, TargetUnusable
 from ..manifest import load_manifest, original_rel, rewrite_manifest
 from ..messages import Planned, Stored
@@ -223,13 +224,14 @@ class Attaching:
             path="", rel=rel, size=int(record.get("size") or 0), mtime_ns=mtime_ns or 0
         )
         started = str(record.get("started_at") or now_iso())
-        item = Planned(entry, row, started, md5=record.get("md5"))
+        digest = manifest_digest(record)
+        item = Planned(entry, row, started, md5=digest)
         old = age(record, self.now)
         stored_at = (self.now - old).timestamp() if old is not None else self.now.timestamp()
         return Stored(
             item,
             uuid,
-            str(record.get("md5") or ""),
+            digest or "",
             int(record.get("attempts") or 0),
             stored_at,
             expires_at=row.expires_at if row is not None else None,

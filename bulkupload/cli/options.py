@@ -202,7 +202,8 @@ _ROWS: tuple[Option, ...] = (
         "checksum",
         ("--checksum",),
         Flag(),
-        "decide 'unchanged' by MD5 of the content instead of size and mtime",
+        "decide 'unchanged' by the content's digest (MD5, or a v2.1 file's part SHA-256s) "
+        "instead of size and mtime",
         default="size and mtime",
         group=SELECTION,
     ),

@@ -17,7 +17,7 @@ from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5, touched
 from bulkupload.preflight import name_notes, refusal
 from bulkupload.protocols.base import select
-from bulkupload.protocols.files import file_md5
+from bulkupload.protocols.parts import content_digest
 from bulkupload.results import failed, left_behind, skipped, walk_skip
 from bulkupload.state import StateRow, TransferRow, now_iso
 
@@ -109,7 +109,8 @@ class _Planner:
         stage, settings = self.stage, self.stage.settings
         md5 = None
         if needs_md5(entry, row, checksum=settings.checksum):
-            md5 = await anyio.to_thread.run_sync(file_md5, entry)
+            like = row.md5 if row is not None else None  # the kind of digest to compare
+            md5 = await anyio.to_thread.run_sync(content_digest, entry, like)
         decision = decide(entry, row, md5=md5, places=stage.destination.places, now=time.time())
         if isinstance(decision, Skip):
             if touched(entry, row, md5):

@@ -3,46 +3,44 @@ one part goes to storage. Shared by v1.1 segments and v2.1 unified parts.
 
 Procore asks, at creation, for every part's size and SHA-256; MD5s (each part's, which storage
 then checks too, and the whole file's) and the whole file's SHA-256 are optional. One read of
-the file computes what is asked, chunk by chunk, before the first byte can go; a whole-file MD5
-left out of it is read again alongside the parts (`whole_md5`). A part then goes as its own
-`FileRange` whose last chunk is held back unless it hashes as promised.
+the file computes what is asked, chunk by chunk, before the first byte can go. A file known by
+its parts' SHA-256s alone (`bulkupload.digests`) is hashed part by part, side by side. A part
+then goes as its own `FileRange` whose last chunk is held back unless it hashes as promised.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import concurrent.futures
 import contextlib
 import functools
 import hashlib
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from bulkupload.config import MAX_PART, MIN_PART
+from bulkupload.digests import parts_digest, parts_size
 from bulkupload.errors import FileChanged, StorageError, UnsupportedFileSize
 from bulkupload.models import FileEntry
 from bulkupload.state import PartPlan
 
 from .base import Meter, Transport
 from .body import OCTETS, FileRange, PlannedDigests
-from .files import CHUNK, check_unchanged, read_errors
+from .files import CHUNK, check_unchanged, file_md5, read_errors
 from .storage import send_body
 
 __all__ = [
     "MAX_PARTS",
     "MAX_SIZE",
-    "CacheRelease",
-    "hash_md5",
+    "content_digest",
     "hash_parts",
     "part_headers",
     "part_size_for",
     "plan_parts",
     "put_part",
-    "whole_md5",
+    "release_part",
 ]
 
 T = TypeVar("T")
@@ -113,29 +111,15 @@ def plan_parts(
     return parts, whole[0], whole[1]
 
 
-def whole_md5(
-    entry: FileEntry,
-    *,
-    chunk_size: int = CHUNK,
-    stop: threading.Event,
-    progress: Callable[[int], None] | None = None,
-) -> str:
-    """The whole file's MD5 for our records, when the pass before Create left it out: read
-    again while the parts go (mostly from the page cache), telling `progress` how many bytes
-    it has taken in. FileChanged as `plan_parts`."""
-    digest = hashlib.md5(usedforsecurity=False)
-    done = 0
-    with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
-        check_unchanged(entry, os.fstat(f.fileno()), "during upload")
-        for data in _chunks(f, entry, entry.size, chunk_size, stop):
-            digest.update(data)
-            done += len(data)
-            if progress is not None:
-                progress(done)
-        if f.read(1):
-            raise FileChanged(f"{entry.display_rel}: grew during upload")
-        check_unchanged(entry, os.fstat(f.fileno()), "during upload")
-    return digest.hexdigest()
+def content_digest(entry: FileEntry, like: str | None, chunk_size: int = CHUNK) -> str:
+    """The file's content digest of the kind `like` is (the state's, `bulkupload.digests`): its
+    parts digest, cut as `like` was, or else its MD5. Blocking. FileChanged when it shrinks."""
+    part_size = parts_size(like)
+    if part_size is None or entry.size < 1:
+        return file_md5(entry, chunk_size)
+    with read_errors(entry):
+        parts = _parts_apart(entry, part_size, chunk_size, None)
+    return parts_digest(part_size, [p.sha256 for p in parts])
 
 
 def _chunks(
@@ -167,8 +151,16 @@ def _parts_apart(
     entry: FileEntry, part_size: int, chunk_size: int, stop: threading.Event | None
 ) -> list[PartPlan]:
     """The parts' SHA-256s alone: no digest runs through the whole file, so the parts are
-    hashed side by side, one per core, each from a file handle of its own."""
+    hashed side by side, one per core, each from a file handle of its own.
+
+    A file bigger than a quarter of RAM leaves each part's pages out of the page cache once
+    hashed (`_crowds_cache`): read whole, it would push out everything else cached, its own
+    first parts included before they are sent, and growing the cache by that much costs the
+    kernel more than reading the part again (20 GiB, sparse: this pass took 21-27 s, 30 s of
+    it system CPU, and takes 7 s so).
+    """
     offsets = range(0, entry.size, part_size)
+    forget = _crowds_cache(entry.size)
 
     def one(offset: int) -> PartPlan:
         length = min(part_size, entry.size - offset)
@@ -177,6 +169,8 @@ def _parts_apart(
             f.seek(offset)
             for data in _chunks(f, entry, length, chunk_size, stop):
                 sha.update(data)
+            if forget:
+                _forget(f.fileno(), offset, length)
         return PartPlan(size=length, sha256=sha.hexdigest(), md5="")
 
     workers = min(len(offsets), os.cpu_count() or 1, 4)
@@ -280,16 +274,6 @@ async def hash_parts(
     )
 
 
-async def hash_md5(
-    transport: Transport, entry: FileEntry, progress: Callable[[int], None] | None = None
-) -> str:
-    """`whole_md5` in the run's reader pool; cancelled, the worker stops at its next chunk."""
-    return await _in_reader(
-        transport,
-        functools.partial(whole_md5, entry, chunk_size=transport.chunk_size, progress=progress),
-    )
-
-
 async def _in_reader(transport: Transport, job: Callable[..., T]) -> T:
     """`job(stop=...)` in the reader pool; `stop` is set when the caller is cancelled."""
     stop = threading.Event()
@@ -349,46 +333,30 @@ async def put_part(
     return receipt.etag
 
 
-class CacheRelease:
-    """A file in parts read twice more after its pass (each part as it is sent, the whole file's
-    MD5 beside them): a part's pages leave the page cache once both are past it.
+def release_part(entry: FileEntry, part_size: int, index: int) -> None:
+    """Part `index` of a file cut in parts of `part_size` is stored: its pages leave the page
+    cache. A file in parts is read twice (the pass before Create, then each part as it goes),
+    and a part sent is not read again; leaving its pages to the kernel's guess would evict those
+    of parts not sent yet first (read once, they look colder) when the file is near the size of
+    RAM. Best effort: nothing happens without posix_fadvise or when the file cannot be opened."""
+    with contextlib.suppress(OSError):
+        fd = os.open(entry.path, os.O_RDONLY)
+        try:
+            _forget(fd, index * part_size, part_size)
+        finally:
+            os.close(fd)
 
-    Without this a file near the size of RAM pushes itself out: pages read once, as the pass
-    read the parts not sent yet, are the first the kernel drops when memory runs short, while
-    those of parts already sent, read twice, are kept. Dropping what is done with leaves room
-    for what is not (and for everything else on the machine). Thread-safe: the MD5 reports from
-    its worker thread. Best effort: without posix_fadvise, or when the file cannot be opened,
-    nothing is dropped.
-    """
 
-    def __init__(self, entry: FileEntry, sizes: Sequence[int]) -> None:
-        self._path = entry.path
-        self._ends = list(itertools.accumulate(sizes))
-        self._sent: set[int] = set()
-        self._hashed = 0  # bytes from the start the MD5 has taken in
-        self._lock = threading.Lock()
-
-    def sent(self, index: int) -> None:
-        with self._lock:
-            self._sent.add(index)
-            if self._ends[index] <= self._hashed:
-                self._drop(index)
-
-    def hashed(self, upto: int) -> None:
-        with self._lock:
-            first = bisect.bisect_right(self._ends, self._hashed)
-            self._hashed = upto
-            for index in range(first, bisect.bisect_right(self._ends, upto)):
-                if index in self._sent:
-                    self._drop(index)
-
-    def _drop(self, index: int) -> None:
-        if not hasattr(os, "posix_fadvise"):
-            return
-        start = self._ends[index - 1] if index else 0
+def _forget(fd: int, offset: int, length: int) -> None:
+    if hasattr(os, "posix_fadvise"):
         with contextlib.suppress(OSError):
-            fd = os.open(self._path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, start, self._ends[index] - start, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _crowds_cache(size: int) -> bool:
+    """Whether a file this big, read whole, would crowd the page cache: over a quarter of RAM."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return False
+    return size > memory // 4

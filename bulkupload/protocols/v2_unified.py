@@ -10,12 +10,13 @@ its sending gets fresh ones from the status call, never a new upload.
 from __future__ import annotations
 
 import asyncio
+import functools
 import mimetypes
 import time
-from dataclasses import dataclass
 
 import anyio
 
+from bulkupload.digests import parts_digest
 from bulkupload.errors import (
     ApiError,
     NotFound,
@@ -38,7 +39,7 @@ from bulkupload.state import PartPlan, TransferRow
 from .base import Meter, Transport
 from .body import OCTETS
 from .files import verify_unchanged
-from .parts import MAX_SIZE, CacheRelease, hash_md5, hash_parts, part_size_for
+from .parts import MAX_SIZE, hash_parts, part_size_for, release_part
 from .v2_parts import PartSender, UnifiedTicket
 
 __all__ = ["UnifiedTicket", "V2Unified"]
@@ -49,10 +50,9 @@ DAY = 24 * 3600.0
 RESUME_MARGIN = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Md5Job:
-    task: asyncio.Future[str]
-    release: CacheRelease
+def _parts_digest(transfer: TransferRow) -> str:
+    """What the state and manifest keep of a file in parts (`bulkupload.digests`)."""
+    return parts_digest(transfer.parts[0].size, [part.sha256 for part in transfer.parts])
 
 
 class V2Unified:
@@ -144,12 +144,9 @@ class V2Unified:
         transfer = ticket.transfer
         meter.attempt()
         counted_before = meter.net
-        job = None
-        if not transfer.md5:  # a file in parts: its MD5 is computed beside them
-            job = self._hash_md5(entry, [p.size for p in transfer.parts])
-            for index in transfer.etags:  # stored by an earlier run
-                job.release.sent(index)
-        on_stored = job.release.sent if job is not None else None
+        on_stored = None
+        if not transfer.md5:  # a file in parts, known by its parts' SHA-256s
+            on_stored = functools.partial(release_part, entry, transfer.parts[0].size)
         parts = PartSender(self.transport, self.path, ticket, meter, on_stored=on_stored)
         status = ticket.status
         try:
@@ -164,32 +161,18 @@ class V2Unified:
                     transport.api, self.path, transfer.upload_id, parts.etag_list()
                 )
             await self._until_available(ticket, status)
-            md5 = transfer.md5 if job is None else await job.task
         except BaseException:
             meter.moved(counted_before - meter.net)
-            if job is not None:
-                job.task.cancel()
-                await asyncio.gather(job.task, return_exceptions=True)
             if parts.started and not parts.complete:
                 await parts.tell_procore()
             raise
         return Stored(
             item=ticket.item,
             upload_id=transfer.upload_id,
-            md5=md5,
+            md5=transfer.md5 or _parts_digest(transfer),
             attempts=meter.attempts,
             stored_at=time.time(),
             expires_at=transfer.expires_at,
-        )
-
-    def _hash_md5(self, entry: FileEntry, sizes: list[int]) -> _Md5Job:
-        """The whole file's MD5 (for our records, not for Create), started now in the reader
-        pool, beside the parts: each part's pages leave the page cache once it is both sent
-        and hashed. Started with the pass before Create instead, it slowed that pass (which
-        holds up the first byte) by as much as it saved later: measured, 20 GiB."""
-        release = CacheRelease(entry, sizes)
-        return _Md5Job(
-            asyncio.ensure_future(hash_md5(self.transport, entry, release.hashed)), release
         )
 
     async def _until_available(self, ticket: UnifiedTicket, status: str) -> None:

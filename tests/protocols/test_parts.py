@@ -1,18 +1,18 @@
 """A file in parts hashed before Create: each way of hashing gives the digests asked for, the
-same whichever way, and "" for those left out; the whole-file MD5 read again beside the parts."""
+same whichever way, and "" for those left out; the content digest a later run compares; the
+page cache left alone but by a file too big for it."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
-import threading
 from pathlib import Path
 
 import pytest
 
+from bulkupload.digests import parts_digest
 from bulkupload.errors import FileChanged
 from bulkupload.models import FileEntry
-from bulkupload.protocols.parts import CacheRelease, plan_parts, whole_md5
+from bulkupload.protocols.parts import content_digest, plan_parts, release_part
 from tests.protocols.conftest import write_file
 
 MIB = 1 << 20
@@ -63,36 +63,42 @@ def test_parts_hashed_side_by_side_notice_a_file_that_shrank(tmp_path: Path) -> 
         plan_parts(listed, PART, whole_sha256=False, md5=False)
 
 
-def test_the_whole_md5_read_beside_the_parts(tmp_path: Path) -> None:
+def test_a_content_digest_is_of_the_kind_the_state_keeps(tmp_path: Path) -> None:
     path = tmp_path / "model.ifc"
     entry = write_file(path, 2 * PART + 7)
-    stop = threading.Event()
-    assert whole_md5(entry, stop=stop) == hashlib.md5(path.read_bytes()).hexdigest()
-    with path.open("ab") as f:
-        f.write(b"more")
-    with pytest.raises(FileChanged, match="during upload"):
-        whole_md5(entry, stop=stop)
-    stop.set()
-    with pytest.raises(concurrent.futures.CancelledError):
-        whole_md5(write_file(tmp_path / "other.bin", MIB), stop=stop)
+    data = path.read_bytes()
+    assert content_digest(entry, None) == hashlib.md5(data).hexdigest()
+    assert content_digest(entry, "0" * 32) == hashlib.md5(data).hexdigest()
+    # Cut as the state's digest was: the parts' SHA-256s, the binary digests hashed in order.
+    cut = [data[:PART], data[PART : 2 * PART], data[2 * PART :]]
+    composite = hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in cut)).hexdigest()
+    like = parts_digest(PART, ["ab" * 32])
+    assert content_digest(entry, like) == f"sha256-parts:{PART}:{composite}-3"
+    # Another part size gives another digest for the same bytes.
+    other = content_digest(entry, parts_digest(MIB, ["ab" * 32]))
+    assert other.startswith(f"sha256-parts:{MIB}:") and other.endswith("-13")
+    listed = FileEntry(entry.path, entry.rel, entry.size + PART, entry.mtime_ns)
+    with pytest.raises(FileChanged):
+        content_digest(listed, like)
 
 
-def test_a_parts_pages_are_dropped_once_sent_and_hashed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+SIZE = 3 * PART + 5
+
+
+@pytest.mark.parametrize(("ram", "forgotten"), [(4 * SIZE - 4096, 4), (4 * SIZE + 4096, 0)])
+def test_a_file_bigger_than_a_quarter_of_ram_leaves_the_cache_as_it_is_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ram: int, forgotten: int
 ) -> None:
     dropped: list[tuple[int, int]] = []
     monkeypatch.setattr(
         "os.posix_fadvise", lambda fd, offset, length, advice: dropped.append((offset, length))
     )
-    entry = write_file(tmp_path / "model.ifc", 3 * PART + 5)
-    release = CacheRelease(entry, [PART, PART, PART, 5])
-    release.sent(1)  # the MD5 has not read it yet
-    release.hashed(PART + 10)  # part 0 hashed, not sent; part 1 hashed only in part
-    assert dropped == []
-    release.sent(0)
-    assert dropped == [(0, PART)]
-    release.hashed(3 * PART + 5)  # part 1 done by both; parts 2 and 3 not sent
-    assert dropped == [(0, PART), (PART, PART)]
-    release.sent(3)
-    release.sent(2)
-    assert dropped == [(0, PART), (PART, PART), (3 * PART, 5), (2 * PART, PART)]
+    entry = write_file(tmp_path / "model.ifc", SIZE)
+    pages = {"SC_PHYS_PAGES": ram // 4096, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr("os.sysconf", lambda name: pages[name])
+    plan_parts(entry, PART, whole_sha256=False, md5=False)
+    expected = [(0, PART), (PART, PART), (2 * PART, PART), (3 * PART, 5)][:forgotten]
+    assert sorted(dropped) == expected
+    dropped.clear()
+    release_part(entry, PART, 2)  # a stored part always leaves the cache
+    assert dropped == [(2 * PART, PART)]
