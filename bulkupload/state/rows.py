@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS files (
     rel         BLOB    NOT NULL,
     size        INTEGER,
     mtime_ns    INTEGER,
-    md5         TEXT,
+    md5         TEXT,    -- the content digest: an MD5, or a parts digest (bulkupload.digests)
     upload_uuid TEXT,
     file_id     INTEGER,
     folder_id   INTEGER,
@@ -118,7 +118,7 @@ class StateRow:
     rel: str
     size: int | None
     mtime_ns: int | None
-    md5: str | None
+    md5: str | None  # the content digest: an MD5, or a parts digest (`bulkupload.digests`)
     upload_uuid: str | None
     file_id: int | None
     folder_id: int | None
