@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bulkupload.config import MAX_PART, MIN_PART
+
 __all__ = ["PARTS_SCHEME", "manifest_digest", "parts_digest", "parts_size", "split_digest"]
 
 PARTS_SCHEME = "sha256-parts"
@@ -34,9 +36,12 @@ def parts_digest(part_size: int, sha256s: Sequence[str]) -> str:
 
 
 def parts_size(digest: str | None) -> int | None:
-    """The part size of a parts digest; None for an MD5, nothing, or anything else."""
+    """The part size of a parts digest; None for an MD5, nothing, or anything else (a part size
+    v2.1 never cuts, over 5 MiB and at most 100 MiB, included: a digest read back from an edited
+    manifest must not make a later run hash a file a byte at a time)."""
     found = _PARTS.fullmatch(digest or "")
-    return int(found.group(1)) if found else None
+    size = int(found.group(1)) if found else 0
+    return size if MIN_PART < size <= MAX_PART else None
 
 
 def split_digest(digest: str | None) -> tuple[str | None, str | None]:

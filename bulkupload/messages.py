@@ -26,7 +26,8 @@ class Slot:
 class Planned:
     """A file to send (or to place from bytes already stored), with what the state knew.
 
-    `md5` is set when it was computed (`--checksum`) and never computed again; `resume` is the
+    `md5`, the content digest (an MD5 or a parts digest, `bulkupload.digests`), is set when it
+    was computed (`--checksum`, a touched file) and never computed again; `resume` is the
     upload id of this very content stored by an earlier run and never placed; `slot` is filled
     in by the destination's `locate`; `transfer` is an upload an earlier run left half sent.
     """

@@ -1,7 +1,8 @@
 """The decision for each file found, made once, without I/O: skip it, resume it, or send it.
 
 One home for the "unchanged" rule: a file is unchanged when its size is the state's and either
-its MD5 is (when the content was read: `--checksum`, or only the mtime changed) or its mtime is.
+its content digest is (when the content was read: `--checksum`, or only the mtime changed; an
+MD5, or a v2.1 file's parts digest: `bulkupload.digests`) or its mtime is.
 """
 
 from __future__ import annotations

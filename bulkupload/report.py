@@ -33,7 +33,6 @@ _FIELDS = (
     "size",
     "mtime_ns",
     "md5",
-    "parts_sha256",
     "upload_uuid",
     "file_id",
     "folder_id",
@@ -43,6 +42,7 @@ _FIELDS = (
     "first_seen",
     "updated_at",
     "seen_run",
+    "parts_sha256",  # last: a column added later must not move the others
 )
 
 _MAX_PATH_WIDTH = 80  # longer paths overflow their column instead of widening every line
@@ -121,8 +121,8 @@ def _record(row: StateRow) -> dict[str, Any]:
     record["path_bytes_b64"] = (
         base64.b64encode(raw).decode("ascii") if row.display_rel != row.rel else None
     )
-    for name in _FIELDS[3:]:
-        record[name] = getattr(row, name, None)
+    for name in _FIELDS[3:-1]:
+        record[name] = getattr(row, name)
     record["md5"], record["parts_sha256"] = split_digest(row.md5)
     return record
 

@@ -31,9 +31,20 @@ def test_a_parts_digest_is_the_sha256_of_the_parts_sha256s_with_its_cut() -> Non
 
 
 @pytest.mark.parametrize(
-    "other", [None, "", MD5, "sha256-parts:0:" + "a" * 64 + "-1", "sha256-parts:5:abc-1"]
+    "other",
+    [
+        None,
+        "",
+        MD5,
+        "sha256-parts:0:" + "a" * 64 + "-1",
+        "sha256-parts:5:abc-1",
+        f"sha256-parts:{5 << 20}:" + "a" * 64 + "-1",  # v2.1 never cuts parts this small
+        f"sha256-parts:{(100 << 20) + 1}:" + "a" * 64 + "-1",  # nor this big
+    ],
 )
 def test_anything_else_has_no_part_size(other: str | None) -> None:
+    """Not a parts digest v2.1 could have made: a later run compares it as an MD5 (and so finds
+    the file changed) rather than hashing a file cut as nobody cut it."""
     assert parts_size(other) is None
 
 

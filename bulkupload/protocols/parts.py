@@ -113,12 +113,18 @@ def plan_parts(
 
 def content_digest(entry: FileEntry, like: str | None, chunk_size: int = CHUNK) -> str:
     """The file's content digest of the kind `like` is (the state's, `bulkupload.digests`): its
-    parts digest, cut as `like` was, or else its MD5. Blocking. FileChanged when it shrinks."""
+    parts digest, cut as `like` was, or else its MD5. Blocking. FileChanged when the file is not
+    as the walk listed it, or changes (shrinks, grows) while it is read."""
     part_size = parts_size(like)
     if part_size is None or entry.size < 1:
         return file_md5(entry, chunk_size)
-    with read_errors(entry):
+    with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
+        check_unchanged(entry, os.fstat(f.fileno()), "since it was listed")
         parts = _parts_apart(entry, part_size, chunk_size, None)
+        f.seek(entry.size)
+        if f.read(1):
+            raise FileChanged(f"{entry.display_rel}: grew while being hashed")
+        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
     return parts_digest(part_size, [p.sha256 for p in parts])
 
 

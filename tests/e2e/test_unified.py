@@ -97,6 +97,8 @@ def test_a_tree_and_a_big_file_in_parts(runner: Runner, tmp_path: Path, level: s
     for name, upload in stored(runner.emulator).items():
         if name != "model.ifc":  # one part: its digests are known anyway, and all given
             assert upload["given"] == ["md5", "sha256", "part_md5"], name
+    for rel in set(sent) - {"model.ifc"}:  # and our records keep its MD5
+        assert (records[rel]["md5"], records[rel].get("parts_sha256")) == (sent[rel], None), rel
     counters = runner.emulator.counters()
     assert counters["storage_authorization_headers"] == 0
     assert creates(runner.emulator) == len(sent)  # one upload per file, none made twice
@@ -259,6 +261,9 @@ def test_sigkill_mid_file_then_only_the_missing_parts_are_sent(
     assert again.code == 0, again.stdout + again.stderr
     assert_stored(runner.emulator, expected)
     assert creates(runner.emulator) == 1  # the same upload, resumed
+    # The resumed run knows the file by the parts the first run cut and hashed.
+    [record] = read_manifest(runner.manifest)
+    assert record["parts_sha256"] == parts_sha256(src / "site.las", 6 * MIB)
     # Every part went once, but those in flight at the kill (stored, not yet recorded).
     assert runner.emulator.counters()["storage_requests"] <= parts + concurrency
 

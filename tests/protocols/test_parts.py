@@ -5,6 +5,7 @@ page cache left alone but by a file too big for it."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -75,11 +76,22 @@ def test_a_content_digest_is_of_the_kind_the_state_keeps(tmp_path: Path) -> None
     like = parts_digest(PART, ["ab" * 32])
     assert content_digest(entry, like) == f"sha256-parts:{PART}:{composite}-3"
     # Another part size gives another digest for the same bytes.
-    other = content_digest(entry, parts_digest(MIB, ["ab" * 32]))
-    assert other.startswith(f"sha256-parts:{MIB}:") and other.endswith("-13")
+    other = content_digest(entry, parts_digest(8 * MIB, ["ab" * 32]))
+    assert other.startswith(f"sha256-parts:{8 * MIB}:") and other.endswith("-2")
     listed = FileEntry(entry.path, entry.rel, entry.size + PART, entry.mtime_ns)
     with pytest.raises(FileChanged):
-        content_digest(listed, like)
+        content_digest(listed, like)  # shorter than listed
+
+
+def test_a_content_digest_notices_a_file_that_grew(tmp_path: Path) -> None:
+    path = tmp_path / "model.ifc"
+    entry = write_file(path, 2 * PART + 7)
+    like = content_digest(entry, parts_digest(PART, ["ab" * 32]))
+    with path.open("ab") as f:  # after the walk listed it, before the digest is compared
+        f.write(b"appended")
+    os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns))  # even with the mtime put back
+    with pytest.raises(FileChanged, match="changed since it was listed"):
+        content_digest(entry, like)
 
 
 SIZE = 3 * PART + 5
