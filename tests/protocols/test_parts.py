@@ -97,6 +97,7 @@ def test_a_content_digest_notices_a_file_that_grew(tmp_path: Path) -> None:
 SIZE = 3 * PART + 5
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise (macOS)")
 @pytest.mark.parametrize(("ram", "forgotten"), [(4 * SIZE - 4096, 4), (4 * SIZE + 4096, 0)])
 def test_a_file_bigger_than_a_quarter_of_ram_leaves_the_cache_as_it_is_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ram: int, forgotten: int
