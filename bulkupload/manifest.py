@@ -61,11 +61,12 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
     """
     display = printable(result.rel)
     placed = result.placement
+    md5, parts_sha256 = split_digest(result.md5)
     record: dict[str, Any] = {
         "path": display,
         "size": result.size,
         "mtime": result.mtime,
-        "md5": split_digest(result.md5)[0],
+        "md5": md5,
         "status": str(result.status),
         "upload_uuid": result.upload_uuid,
         "attempts": result.attempts,
@@ -80,7 +81,6 @@ def manifest_line(result: FileResult) -> dict[str, Any]:
     if display != result.rel:
         raw = result.rel.encode("utf-8", "surrogateescape")
         record["path_bytes_b64"] = base64.b64encode(raw).decode("ascii")
-    parts_sha256 = split_digest(result.md5)[1]
     if parts_sha256 is not None:
         record["parts_sha256"] = parts_sha256
     if placed is not None:

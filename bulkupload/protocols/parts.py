@@ -17,8 +17,8 @@ import functools
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 from bulkupload.config import MAX_PART, MIN_PART
 from bulkupload.digests import parts_digest, parts_size
@@ -42,8 +42,6 @@ __all__ = [
     "put_part",
     "release_part",
 ]
-
-T = TypeVar("T")
 
 MAX_PARTS = 10_000
 MAX_SIZE = MAX_PARTS * MAX_PART  # the largest file v2.1 takes: 10,000 parts of 100 MiB
@@ -113,18 +111,12 @@ def plan_parts(
 
 def content_digest(entry: FileEntry, like: str | None, chunk_size: int = CHUNK) -> str:
     """The file's content digest of the kind `like` is (the state's, `bulkupload.digests`): its
-    parts digest, cut as `like` was, or else its MD5. Blocking. FileChanged when the file is not
-    as the walk listed it, or changes (shrinks, grows) while it is read."""
+    parts digest, cut as `like` was (the pass before Create, parts' SHA-256s only), or else its
+    MD5. Blocking. FileChanged as `plan_parts`."""
     part_size = parts_size(like)
     if part_size is None or entry.size < 1:
         return file_md5(entry, chunk_size)
-    with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
-        check_unchanged(entry, os.fstat(f.fileno()), "since it was listed")
-        parts = _parts_apart(entry, part_size, chunk_size, None)
-        f.seek(entry.size)
-        if f.read(1):
-            raise FileChanged(f"{entry.display_rel}: grew while being hashed")
-        check_unchanged(entry, os.fstat(f.fileno()), "while being hashed")
+    parts, _, _ = plan_parts(entry, part_size, chunk_size=chunk_size, whole_sha256=False, md5=False)
     return parts_digest(part_size, [p.sha256 for p in parts])
 
 
@@ -267,25 +259,19 @@ async def hash_parts(
     md5: bool = True,
 ) -> tuple[list[PartPlan], str, str]:
     """`plan_parts` in the run's reader pool; cancelled, the worker stops at its next chunk."""
-    return await _in_reader(
-        transport,
-        functools.partial(
-            plan_parts,
-            entry,
-            part_size,
-            chunk_size=transport.chunk_size,
-            whole_sha256=whole_sha256,
-            md5=md5,
-        ),
-    )
-
-
-async def _in_reader(transport: Transport, job: Callable[..., T]) -> T:
-    """`job(stop=...)` in the reader pool; `stop` is set when the caller is cancelled."""
     stop = threading.Event()
     loop = asyncio.get_running_loop()
+    plan = functools.partial(
+        plan_parts,
+        entry,
+        part_size,
+        chunk_size=transport.chunk_size,
+        stop=stop,
+        whole_sha256=whole_sha256,
+        md5=md5,
+    )
     try:
-        return await loop.run_in_executor(transport.reader, functools.partial(job, stop=stop))
+        return await loop.run_in_executor(transport.reader, plan)
     except BaseException:
         stop.set()
         raise

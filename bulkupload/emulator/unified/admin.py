@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bulkupload.emulator.state import STATE_KEY
 
-from .folding import fill_digests
+from .folding import fill_digests, wanted
 from .model import UnifiedUpload
 
 
@@ -26,7 +26,7 @@ def upload_json(upload: UnifiedUpload) -> dict[str, object]:
         "parts_received": upload.parts_received,
         # The digests Create was given, apart from each part's required SHA-256.
         "given": [
-            *(name for name in ("md5", "sha256") if getattr(upload, name) is not None),
+            *wanted(upload),
             *(["part_md5"] if any(part.spec.md5 for part in upload.parts) else []),
         ],
         "md5": stored.md5 if stored else None,
