@@ -19,6 +19,7 @@ from typing import NoReturn
 from .. import __version__
 from . import attach, report, upload
 from .failures import describe, report_failure
+from .malloc import limit_arenas
 from .options import GLOBAL, add_options
 from .pipes import quiet_when_closed
 from .upload import settings_from
@@ -226,6 +227,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
 
 def main() -> None:
     """Console-script entry point."""
+    limit_arenas()  # before any thread starts
     try:
         code = run()
     except KeyboardInterrupt:

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio
-
+from .. import eventloop
 from ..errors import ConfigError
 from ..human import reason_text, shown
 from .attach_run import AttachOutcome, AttachSettings, attach_manifest
@@ -111,7 +110,7 @@ def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async def work(watch: SignalStop) -> AttachOutcome:
         return await attach_manifest(settings, stop=watch.stop, abort=watch.abort)
 
-    outcome = anyio.run(signals.run, work)
+    outcome = eventloop.run(signals.run, work, env=env)
     signum = signals.signum
     if outcome.aborted:  # by a second signal
         print(f"aborted; manifest {settings.manifest} keeps what was attached")

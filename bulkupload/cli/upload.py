@@ -13,8 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-
+from .. import eventloop
 from ..config import Settings
 from ..errors import ConfigError
 from ..events import Event
@@ -224,7 +223,7 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             flush=True,
         )
     try:
-        outcome = _run(settings, options)
+        outcome = _run(settings, options, env)
     finally:  # a run stopped by an error keeps a manifest too: attach must find it
         if options.pick("manifest") is None and not settings.dry_run:
             remember(destination_of(options, env), settings.manifest)
@@ -245,7 +244,7 @@ def remember(destination: Destination, manifest: Path) -> None:
         log.warning("cannot record %s as the latest manifest: %s", manifest, exc)
 
 
-def _run(settings: Settings, options: Options) -> RunOutcome:
+def _run(settings: Settings, options: Options, env: Mapping[str, str]) -> RunOutcome:
     """The run, with the command line's display (the library's own stays off): the signals
     tell it when a stop was asked, `--stats` sets the pace of its plain lines."""
     tally = Tally()
@@ -269,7 +268,7 @@ def _run(settings: Settings, options: Options) -> RunOutcome:
     # With --json, stdout holds the summary only: a dry run's lines go to stderr.
     stdout = contextlib.redirect_stdout(sys.stderr) if options.pick("json") else None
     with stdout or contextlib.nullcontext(), display:
-        outcome = anyio.run(signals.run, work)
+        outcome = eventloop.run(signals.run, work, env=env)
     if signals.signum is not None:
         outcome.stopped_by = signals.signum
     return outcome

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shlex
 import signal
 import sys
 
 from .. import __version__
+from ..errors import ConfigError
+from ..eventloop import loop_factory
 from ..urls import is_loopback
 from .config import EmulatorConfig
 from .server import start_site
@@ -241,8 +244,13 @@ async def serve(config: EmulatorConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+    try:
+        factory = loop_factory(os.environ)
+    except ConfigError as exc:
+        print(f"bulkupload-emulator: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(config))
     return 0
 
 

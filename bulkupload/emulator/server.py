@@ -33,9 +33,7 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    bound = server.sockets[0].getsockname()[1]
+    bound = runner.addresses[0][1]  # (host, port), on asyncio's loop and on uvloop alike
     return runner, int(bound)
 
 

@@ -1,0 +1,34 @@
+"""One malloc arena for the commands: file chunks are read in worker threads and freed on the
+event loop, and glibc gives each allocating thread an arena of its own (up to eight per core)
+that keeps what was freed in it.
+
+Measured (v2.1, -j32, two 1 GiB files, peak RSS): 171-214 MB with glibc's default, 137-144 MB
+with two arenas, 117 MB with one, at the same CPU (the chunks are allocated under the GIL, so
+the threads do not contend for the arena). One is what `MALLOC_ARENA_MAX=1` gives; a user's
+own `MALLOC_ARENA_MAX` wins, and other C libraries (musl, macOS, Windows) are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+__all__ = ["ARENAS", "limit_arenas"]
+
+ARENAS = 1
+M_ARENA_MAX = -8  # glibc's <malloc.h>
+
+
+def limit_arenas() -> bool:
+    """Ask glibc for at most ARENAS arenas from now on; True if it agreed. Call it before
+    threads start (a thread keeps the arena its first allocation took)."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, ARENAS))

@@ -1,0 +1,34 @@
+"""The real CLI on either event loop: the same job, the same records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bulkupload.eventloop import ENV
+from tests.e2e.conftest import Runner
+from tests.trees import make_tree, read_manifest
+
+
+def test_asyncio_loop_uploads_and_the_default_loop_finds_it_done(
+    runner: Runner, tmp_path: Path
+) -> None:
+    expected = make_tree(tmp_path / "src", 40)
+    first = runner.subprocess(str(tmp_path / "src"), env=runner.env(**{ENV: "asyncio"}))
+    assert first.code == 0, first.stderr
+    records = read_manifest(runner.manifest)
+    assert len(records) == len(expected)
+    assert {r["status"] for r in records} == {"uploaded"}
+    stored = runner.emulator.counters()["storage_requests"]
+    assert stored == len(expected)
+    again = runner.subprocess(str(tmp_path / "src"))  # uvloop where installed
+    assert again.code == 0, again.stderr
+    assert {r["status"] for r in read_manifest(runner.manifest)} == {"skipped"}
+    assert runner.emulator.counters()["storage_requests"] == stored  # nothing sent twice
+
+
+def test_an_unknown_loop_is_a_usage_error(runner: Runner, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    result = runner.subprocess(str(tmp_path / "src"), env=runner.env(**{ENV: "curio"}))
+    assert result.code == 2
+    assert "BULKUPLOAD_EVENT_LOOP='curio': expected one of uvloop, asyncio" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,32 @@
+"""The commands ask glibc for one malloc arena, unless the user chose a number."""
+
+from __future__ import annotations
+
+import ctypes.util
+import platform
+import sys
+
+import pytest
+
+from bulkupload.cli import malloc
+
+glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
+
+
+@glibc
+def test_one_arena_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert malloc.limit_arenas() is True
+
+
+def test_the_users_choice_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert malloc.limit_arenas() is False
+
+
+def test_other_c_libraries_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "/nonexistent/libc.so")
+    assert malloc.limit_arenas() is False
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert malloc.limit_arenas() is False
