@@ -11,6 +11,7 @@ Run: python -m benchmarks.run [--quick] [--workdir DIR] [--only NAME ...]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +112,13 @@ class Bench:
         return row
 
     def bulkupload(
-        self, source: Path, concurrency: int, *, attach: bool = False, label: str = ""
+        self,
+        source: Path,
+        concurrency: int,
+        *,
+        attach: bool = False,
+        label: str = "",
+        flags: tuple[str, ...] = (),
     ) -> Row:
         client = label or f"bulkupload -j{concurrency}" + (" +attach" if attach else "")
 
@@ -140,6 +147,7 @@ class Bench:
                 base,
                 *([] if attach else ["--no-attach"]),
                 *(["--folder", "Bench"] if attach else []),
+                *flags,
             ]
             measured = run_measured(command, self.emulator.env(), scratch / "log.txt")
             report = _read_json(scratch / "report.json")
@@ -158,13 +166,24 @@ class Bench:
         return self._counted(client, run)
 
     def naive(self, source: Path, limit: int | None = None) -> Row:
-        client = "naive (sequential urllib)"
+        extra = ["--limit", str(limit)] if limit else []
+        note = f"first {limit} files" if limit else ""
+        return self._script("naive (sequential urllib)", "naive", source, extra, note)
+
+    def bare(self, source: Path, concurrency: int, label: str) -> Row:
+        client = f"bare aiohttp -j{concurrency}, {label}"
+        note = "Create + POST + MD5 only: no state, manifest, retries or checks"
+        return self._script(client, "bare", source, ["--concurrency", str(concurrency)], note)
+
+    def _script(self, client: str, module: str, source: Path, extra: list[str], note: str) -> Row:
+        """A reference client in benchmarks/ (`python -m benchmarks.MODULE SOURCE ...`) that
+        writes a report like bulkupload's."""
 
         def run(scratch: Path) -> tuple[Row, str]:
             command = [
                 sys.executable,
                 "-m",
-                "benchmarks.naive",
+                f"benchmarks.{module}",
                 str(source),
                 "--base-url",
                 self.emulator.base_url,
@@ -172,7 +191,7 @@ class Bench:
                 str(PROJECT_ID),
                 "--report",
                 str(scratch / "report.json"),
-                *(["--limit", str(limit)] if limit else []),
+                *extra,
             ]
             measured = run_measured(command, self.emulator.env(), scratch / "log.txt")
             report = _read_json(scratch / "report.json")
@@ -184,8 +203,8 @@ class Bench:
                 api_calls=0,
                 rate_limited=0,
                 run_duration_s=report.get("duration_s"),
-                note=f"first {limit} files" if limit else "",
-                startup_cpu_s=STARTUP_CPU.get("naive", 0.0),
+                note=note,
+                startup_cpu_s=STARTUP_CPU.get(module, 0.0),
             )
             return row, "log.txt"
 
@@ -256,6 +275,7 @@ class Sizes:
         (200, 4 * datasets.MIB),
         (2, datasets.GIB),
     )
+    side_by_side_runs: int = 3  # each client this many times per data set; the median is shown
     rss_big: int = 4 * datasets.GIB
     rss_many: int = 200_000
 
@@ -272,6 +292,7 @@ QUICK = Sizes(
     rate_files=30,
     hourly_files=40,
     side_by_side=((200, 64 * datasets.KIB), (16, 4 * datasets.MIB)),  # 1 GiB: full mode only
+    side_by_side_runs=1,
     rss_big=512 * datasets.MIB,
     rss_many=1500,
 )
@@ -383,6 +404,10 @@ RATE_NOTE = (
 )
 
 
+BARE_MAX = 64 * datasets.MIB  # the bare client holds each body whole in memory
+V21 = ("--api-version", "2.1")
+
+
 def side_by_side(work: Path, sizes: Sizes) -> Scenario:
     """rclone copy vs bulkupload -j32 (with and without attaching) on the same SeaweedFS S3."""
     scenario = Scenario(
@@ -407,8 +432,15 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
             # left would slow it; the other two make no such call.
             attached = f"bulkupload -j32 +attach, {label}"
             rows = [bench.bulkupload(data, 32, attach=True, label=attached)]
-            rows.append(bench.bulkupload(data, 32, label=f"bulkupload -j32, {label}"))
-            rows.append(bench.rclone(data, 32, bucket, label))
+            ours = f"bulkupload -j32, {label}"
+            runs = [functools.partial(bench.bulkupload, data, 32, label=ours)]
+            # v2.1 stores by presigned PUTs, as rclone does (v1's storage request is a POST).
+            v21 = f"bulkupload -j32 --api-version 2.1, {label}"
+            runs.append(functools.partial(bench.bulkupload, data, 32, label=v21, flags=V21))
+            if size <= BARE_MAX:
+                runs.append(functools.partial(bench.bare, data, 32, label))
+            runs.append(functools.partial(bench.rclone, data, 32, bucket, label))
+            rows += median_runs(runs, sizes.side_by_side_runs)
             scenario.rows += reversed(rows)  # shown rclone first
         shutil.rmtree(data)
     scenario.notes += [
@@ -418,8 +450,12 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "as many random bytes, while its POST path writes them: on sparse 1 GiB files bulkupload "
         "reached 0.90 of rclone's rate, 2026-12-05); SeaweedFS keeps the bytes in RAM, or on disk "
         "when three copies pass 2 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
-        "process; rclone's rows count the objects under its prefix in the bucket. The rows ran "
-        "+attach first, then without, then rclone, on a fresh SeaweedFS per data set (one file "
+        "process; rclone's rows count the objects under its prefix in the bucket. +attach ran "
+        "first, once; then bulkupload without attaching, the bare aiohttp client "
+        "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
+        "uvloop: what a Python client making Procore's two requests cannot go below; files up "
+        f"to 64 MiB) and rclone, {sizes.side_by_side_runs} times each in rotated order (the "
+        "median run is shown), on a fresh SeaweedFS per data set (one file "
         "stored beforehand, untimed: a new SeaweedFS is slow over its first writes). files/s "
         "counts each process from its start, so bulkupload's interpreter start-up (a few "
         "hundred ms) weighs on a quick run's small data sets; the full run's are the figures.",
@@ -430,6 +466,25 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "in the first table.",
     ]
     return scenario
+
+
+def median_runs(runs: Sequence[Callable[[], Row]], times: int) -> list[Row]:
+    """Each of `runs` `times` times, the order rotated each round (no client always runs first
+    on a colder store, or last on a fuller one); per client, the run of median files/s, its
+    note listing every run's."""
+    done: list[list[Row]] = [[] for _ in runs]
+    for round_ in range(times):
+        for i in range(len(runs)):
+            k = (i + round_) % len(runs)
+            done[k].append(runs[k]())
+    chosen: list[Row] = []
+    for rows in done:
+        median = sorted(rows, key=lambda r: r.files_per_s)[len(rows) // 2]
+        if len(rows) > 1:
+            rates = ", ".join(f"{r.files_per_s:,.3g}" for r in rows)
+            median.note = "; ".join(filter(None, [median.note, f"median of {rates} files/s"]))
+        chosen.append(median)
+    return chosen
 
 
 def size_label(size: int) -> str:
@@ -570,7 +625,8 @@ def attaching_targets(get: Callable[[str, str], Row | None]) -> list[Target]:
 
 def rclone_targets(scenario: Scenario) -> list[Target]:
     """bulkupload -j32 (storing only: one API call a file more than rclone) against rclone
-    --transfers 32 on the same SeaweedFS, per file size; attaching shown beside it."""
+    --transfers 32 on the same SeaweedFS, per file size; attaching, v2.1 and the bare aiohttp
+    client shown beside it."""
     found: list[Target] = []
     for theirs in (r for r in scenario.rows if r.client.startswith("rclone")):
         label = theirs.client.rsplit(", ", 1)[1]
@@ -583,6 +639,14 @@ def rclone_targets(scenario: Scenario) -> list[Target]:
         if attached:
             share = attached.files_per_s / max(theirs.files_per_s, 1e-9)
             detail += f"; attaching {attached.files_per_s:.3g} files/s ({share:.2f}x rclone)"
+        v21 = scenario.row(f"bulkupload -j32 --api-version 2.1, {label}")
+        if v21:
+            share = v21.files_per_s / max(theirs.files_per_s, 1e-9)
+            detail += f"; v2.1 (PUTs) {v21.files_per_s:.3g} files/s ({share:.2f}x)"
+        bare = scenario.row(f"bare aiohttp -j32, {label}")
+        if bare:
+            share = bare.files_per_s / max(theirs.files_per_s, 1e-9)
+            detail += f"; bare aiohttp client {bare.files_per_s:.3g} files/s ({share:.2f}x)"
         threshold = 0.85 if label == "64 KiB" else 1.0
         name = f"8. vs rclone, {label}: bulkupload -j32 / rclone --transfers 32 files/s"
         found.append(Target(name, ratio, threshold, detail))
@@ -698,6 +762,7 @@ def main() -> None:
     started = time.monotonic()
     STARTUP_CPU["bulkupload"] = startup_cpu("bulkupload.cli", "bulkupload.runner")
     STARTUP_CPU["naive"] = startup_cpu("benchmarks.naive")
+    STARTUP_CPU["bare"] = startup_cpu("benchmarks.bare")
     scenarios: dict[str, Scenario] = {}
     for name in args.only or list(STEPS):
         work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=args.workdir))
