@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import platform
 import sys
 
@@ -26,7 +26,11 @@ def test_the_users_choice_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_other_c_libraries_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "/nonexistent/libc.so")
+
+    def no_glibc(name: str) -> None:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_glibc)
     assert malloc.limit_arenas() is False
     monkeypatch.setattr(sys, "platform", "darwin")
     assert malloc.limit_arenas() is False

@@ -11,7 +11,6 @@ own `MALLOC_ARENA_MAX` wins, and other C libraries (musl, macOS, Windows) are le
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -27,8 +26,8 @@ def limit_arenas() -> bool:
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
         return False
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
+        mallopt = ctypes.CDLL("libc.so.6").mallopt  # glibc's name on every Linux it runs
+    except (OSError, AttributeError):  # not glibc (musl has no libc.so.6)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, ARENAS))
