@@ -409,7 +409,8 @@ V21 = ("--api-version", "2.1")
 
 
 def side_by_side(work: Path, sizes: Sizes) -> Scenario:
-    """rclone copy vs bulkupload -j32 (with and without attaching) on the same SeaweedFS S3."""
+    """rclone copy vs bulkupload -j32 (with and without attaching, v1 and v2.1) and the bare
+    aiohttp client on the same SeaweedFS S3."""
     scenario = Scenario(
         "rclone", "rclone side by side: the same SeaweedFS S3, --transfers 32 vs -j32"
     )
@@ -422,14 +423,16 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         # Real bytes, even for the big files: SeaweedFS's PUT skips zeros that its POST stores.
         make = datasets.filled_files if size >= 256 * datasets.MIB else datasets.small_files
         files = make(data, count, size)
-        # A fresh SeaweedFS per data set: it keeps deleted bytes until it vacuums. Three copies
-        # of up to 2 GiB stay in RAM, bigger ones go to disk.
+        # A fresh SeaweedFS per data set: it keeps deleted bytes until it vacuums, so every
+        # run's copy stays (13 with three rounds). Sets whose three copies fit in 2 GiB stay in
+        # RAM (1.7 GB at 64 KiB), bigger ones go to disk.
         in_memory = 3 * count * size <= 2 * datasets.GIB
         with Emulator(work, "--storage", "seaweedfs", in_memory=in_memory) as emulator:
             bench, bucket = Bench(emulator, work), rclone.warm_bucket(emulator, files[0])
             # Attaching first: the emulator lists the whole bucket before each API call other
             # than Create Upload (to learn what SeaweedFS stored), so objects the other clients
-            # left would slow it; the other two make no such call.
+            # left would slow it. Of the others only v2.1 makes such calls (Complete), and its
+            # rows slow down as the bucket fills for the same reason.
             attached = f"bulkupload -j32 +attach, {label}"
             rows = [bench.bulkupload(data, 32, attach=True, label=attached)]
             ours = f"bulkupload -j32, {label}"
@@ -451,7 +454,8 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "reached 0.90 of rclone's rate, 2026-12-05); SeaweedFS keeps the bytes in RAM, or on disk "
         "when three copies pass 2 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
         "process; rclone's rows count the objects under its prefix in the bucket. +attach ran "
-        "first, once; then bulkupload without attaching, the bare aiohttp client "
+        "first, once; then bulkupload without attaching, bulkupload --api-version 2.1 "
+        "(--no-attach: its storage requests are PUTs), the bare aiohttp client "
         "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
         "uvloop: what a Python client making Procore's two requests cannot go below; files up "
         f"to 64 MiB) and rclone, {sizes.side_by_side_runs} times each in rotated order (the "

@@ -5,7 +5,8 @@ uvloop (libuv under asyncio's API) takes about a tenth less client CPU per small
 asyncio's selector loop (README, Dependencies), and the machines that run nightly batches
 are often the file server itself. `BULKUPLOAD_EVENT_LOOP=asyncio` runs on asyncio's own loop
 (for a suspected loop problem, or a platform where uvloop misbehaves); `=uvloop` insists on it.
-Code never depends on which loop it runs on: both run the same test suite's end-to-end tests.
+Code never depends on which loop it runs on: the end-to-end tests run the CLI on uvloop, one of
+them on asyncio's loop.
 """
 
 from __future__ import annotations
