@@ -5,7 +5,7 @@ MD5 it (as bulkupload and rclone do), one multipart POST to storage; `--concurre
 one keep-alive session, on uvloop where installed. Nothing else: no state, manifest, retries,
 pacing, change checks or progress. It is a reference row, not a product: beside bulkupload it
 shows what the runtime and the extra API call cost, and what bulkupload's own work costs.
-For files up to a few MiB (each body is held whole in memory).
+For files up to a few MiB (each body is held whole in memory, twice: the file and the form).
 
 Run: python -m benchmarks.bare DIR --base-url URL --report OUT.json [--concurrency N]
 """

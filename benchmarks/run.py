@@ -404,7 +404,7 @@ RATE_NOTE = (
 )
 
 
-BARE_MAX = 64 * datasets.MIB  # the bare client holds each body whole in memory
+BARE_MAX = 16 * datasets.MIB  # the bare client holds each body whole in memory
 V21 = ("--api-version", "2.1")
 
 
@@ -424,8 +424,8 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         make = datasets.filled_files if size >= 256 * datasets.MIB else datasets.small_files
         files = make(data, count, size)
         # A fresh SeaweedFS per data set: it keeps deleted bytes until it vacuums, so every
-        # run's copy stays (13 with three rounds). Sets whose three copies fit in 2 GiB stay in
-        # RAM (1.7 GB at 64 KiB), bigger ones go to disk.
+        # run's copy stays (up to 13 with three rounds). Sets whose three copies fit in 2 GiB
+        # stay in RAM (1.7 GB at 64 KiB), bigger ones go to disk.
         in_memory = 3 * count * size <= 2 * datasets.GIB
         with Emulator(work, "--storage", "seaweedfs", in_memory=in_memory) as emulator:
             bench, bucket = Bench(emulator, work), rclone.warm_bucket(emulator, files[0])
@@ -458,8 +458,8 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "(--no-attach: its storage requests are PUTs), the bare aiohttp client "
         "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
         "uvloop: what a Python client making Procore's two requests cannot go below; files up "
-        f"to 64 MiB) and rclone, {sizes.side_by_side_runs} times each in rotated order (the "
-        "median run is shown), on a fresh SeaweedFS per data set (one file "
+        f"to {size_label(BARE_MAX)}) and rclone, {runs_text(sizes.side_by_side_runs)}, "
+        "on a fresh SeaweedFS per data set (one file "
         "stored beforehand, untimed: a new SeaweedFS is slow over its first writes). files/s "
         "counts each process from its start, so bulkupload's interpreter start-up (a few "
         "hundred ms) weighs on a quick run's small data sets; the full run's are the figures.",
@@ -470,6 +470,12 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "in the first table.",
     ]
     return scenario
+
+
+def runs_text(times: int) -> str:
+    if times == 1:
+        return "once each"
+    return f"{times} times each in rotated order (the median run is shown)"
 
 
 def median_runs(runs: Sequence[Callable[[], Row]], times: int) -> list[Row]:
@@ -484,9 +490,15 @@ def median_runs(runs: Sequence[Callable[[], Row]], times: int) -> list[Row]:
     chosen: list[Row] = []
     for rows in done:
         median = sorted(rows, key=lambda r: r.files_per_s)[len(rows) // 2]
+        notes = [median.note]
         if len(rows) > 1:
             rates = ", ".join(f"{r.files_per_s:,.3g}" for r in rows)
-            median.note = "; ".join(filter(None, [median.note, f"median of {rates} files/s"]))
+            notes.append(f"median of {rates} files/s")
+        failed = [r.measured.returncode for r in rows if r.measured.returncode != 0]
+        if failed and median.measured.returncode == 0:  # a failed median says so itself
+            codes = ", ".join(str(c) for c in failed)
+            notes.append(f"**{len(failed)} of {len(rows)} runs failed** (exit {codes})")
+        median.note = "; ".join(filter(None, notes))
         chosen.append(median)
     return chosen
 
@@ -646,7 +658,10 @@ def rclone_targets(scenario: Scenario) -> list[Target]:
         v21 = scenario.row(f"bulkupload -j32 --api-version 2.1, {label}")
         if v21:
             share = v21.files_per_s / max(theirs.files_per_s, 1e-9)
-            detail += f"; v2.1 (PUTs) {v21.files_per_s:.3g} files/s ({share:.2f}x)"
+            detail += (
+                f"; v2.1 (PUTs) {v21.files_per_s:.3g} files/s ({share:.2f}x, a floor: the "
+                "emulator lists the bucket before each Complete)"
+            )
         bare = scenario.row(f"bare aiohttp -j32, {label}")
         if bare:
             share = bare.files_per_s / max(theirs.files_per_s, 1e-9)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar, TypeVarTuple
 
@@ -21,6 +22,8 @@ import anyio
 from bulkupload.errors import ConfigError
 
 __all__ = ["ENV", "loop_factory", "loop_name", "run"]
+
+log = logging.getLogger("bulkupload")
 
 ENV = "BULKUPLOAD_EVENT_LOOP"
 CHOICES = ("uvloop", "asyncio")
@@ -42,7 +45,9 @@ def loop_name(env: Mapping[str, str]) -> str:
 
 def run(func: Callable[[*Ts], Awaitable[T]], *args: *Ts, env: Mapping[str, str]) -> T:
     """`anyio.run(func, *args)` on the loop `env` chooses."""
-    options = {"use_uvloop": loop_name(env) == "uvloop"}
+    name = loop_name(env)
+    log.debug("event loop: %s", name)
+    options = {"use_uvloop": name == "uvloop"}
     return anyio.run(func, *args, backend="asyncio", backend_options=options)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 
 from bulkupload import eventloop
-from bulkupload.emulator.__main__ import main as emulator_main
 from bulkupload.errors import ConfigError
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
@@ -48,9 +50,10 @@ def test_an_unknown_loop_is_a_config_error() -> None:
         eventloop.loop_name({eventloop.ENV: "trio"})
 
 
-def test_the_emulator_refuses_an_unknown_loop(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv(eventloop.ENV, "tokio")
-    assert emulator_main(["--port", "0"]) == 2
-    assert "BULKUPLOAD_EVENT_LOOP='tokio'" in capsys.readouterr().err
+def test_the_emulator_refuses_an_unknown_loop() -> None:
+    # Its own process, with a timeout: an emulator that ignored the variable would serve on.
+    env = {**os.environ, eventloop.ENV: "tokio"}
+    command = [sys.executable, "-m", "bulkupload.emulator", "--port", "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "BULKUPLOAD_EVENT_LOOP='tokio'" in done.stderr

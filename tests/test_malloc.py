@@ -19,8 +19,16 @@ def test_one_arena_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
     assert malloc.limit_arenas() is True
 
 
-def test_the_users_choice_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MALLOC_ARENA_MAX", "4"),
+        ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=4"),
+    ],
+)
+def test_the_users_choice_wins(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setenv(name, value)
     assert malloc.limit_arenas() is False
 
 

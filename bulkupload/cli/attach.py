@@ -104,6 +104,7 @@ def attach_settings_from(
 def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = Options(args)
     settings = attach_settings_from(args, env, options=options)
+    eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP is a usage error before anything runs
     setup_logging(options)
     signals = SignalStop(lambda text: print(text, file=sys.stderr, flush=True))
 

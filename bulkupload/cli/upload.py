@@ -210,6 +210,7 @@ DEPRECATED_V10 = (
 def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = Options(args)
     settings = settings_from(args, env, options=options)
+    eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP is a usage error before anything runs
     setup_logging(options)
     check_sources(settings.sources)
     source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
