@@ -43,17 +43,16 @@ def loop_name(env: Mapping[str, str]) -> str:
     return asked or ("uvloop" if installed else "asyncio")
 
 
-def run(func: Callable[[*Ts], Awaitable[T]], *args: *Ts, env: Mapping[str, str]) -> T:
-    """`anyio.run(func, *args)` on the loop `env` chooses."""
-    name = loop_name(env)
-    log.debug("event loop: %s", name)
-    options = {"use_uvloop": name == "uvloop"}
+def run(func: Callable[[*Ts], Awaitable[T]], *args: *Ts, loop: str) -> T:
+    """`anyio.run(func, *args)` on `loop`, a `loop_name`."""
+    log.debug("event loop: %s", loop)
+    options = {"use_uvloop": loop == "uvloop"}
     return anyio.run(func, *args, backend="asyncio", backend_options=options)
 
 
-def loop_factory(env: Mapping[str, str]) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A new-loop function for `asyncio.Runner`, as `env` chooses."""
-    if loop_name(env) == "uvloop":
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A new-loop function for `asyncio.Runner`: `loop`, a `loop_name`."""
+    if loop == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop

@@ -24,15 +24,15 @@ async def running_loop_module() -> str:
 @needs_uvloop
 def test_uvloop_is_the_default_where_installed() -> None:
     assert eventloop.loop_name({}) == "uvloop"
-    assert eventloop.run(running_loop_module, env={}).startswith("uvloop")
+    assert eventloop.run(running_loop_module, loop=eventloop.loop_name({})).startswith("uvloop")
 
 
 @pytest.mark.parametrize("asked", ["asyncio", " AsyncIO "])
 def test_asyncio_when_asked(asked: str) -> None:
     env = {eventloop.ENV: asked}
     assert eventloop.loop_name(env) == "asyncio"
-    assert eventloop.run(running_loop_module, env=env).startswith("asyncio")
-    assert eventloop.loop_factory(env) is asyncio.new_event_loop
+    assert eventloop.run(running_loop_module, loop=eventloop.loop_name(env)).startswith("asyncio")
+    assert eventloop.loop_factory(eventloop.loop_name(env)) is asyncio.new_event_loop
 
 
 def test_asyncio_when_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,14 +104,14 @@ def attach_settings_from(
 def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = Options(args)
     settings = attach_settings_from(args, env, options=options)
-    eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP is a usage error before anything runs
+    loop = eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP: a usage error, up front
     setup_logging(options)
     signals = SignalStop(lambda text: print(text, file=sys.stderr, flush=True))
 
     async def work(watch: SignalStop) -> AttachOutcome:
         return await attach_manifest(settings, stop=watch.stop, abort=watch.abort)
 
-    outcome = eventloop.run(signals.run, work, env=env)
+    outcome = eventloop.run(signals.run, work, loop=loop)
     signum = signals.signum
     if outcome.aborted:  # by a second signal
         print(f"aborted; manifest {settings.manifest} keeps what was attached")

@@ -210,7 +210,7 @@ DEPRECATED_V10 = (
 def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = Options(args)
     settings = settings_from(args, env, options=options)
-    eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP is a usage error before anything runs
+    loop = eventloop.loop_name(env)  # a bad BULKUPLOAD_EVENT_LOOP: a usage error, up front
     setup_logging(options)
     check_sources(settings.sources)
     source_prefixes(settings.sources)  # two SOURCEs of one name: a usage error, up front
@@ -224,7 +224,7 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             flush=True,
         )
     try:
-        outcome = _run(settings, options, env)
+        outcome = _run(settings, options, loop)
     finally:  # a run stopped by an error keeps a manifest too: attach must find it
         if options.pick("manifest") is None and not settings.dry_run:
             remember(destination_of(options, env), settings.manifest)
@@ -245,7 +245,7 @@ def remember(destination: Destination, manifest: Path) -> None:
         log.warning("cannot record %s as the latest manifest: %s", manifest, exc)
 
 
-def _run(settings: Settings, options: Options, env: Mapping[str, str]) -> RunOutcome:
+def _run(settings: Settings, options: Options, loop: str) -> RunOutcome:
     """The run, with the command line's display (the library's own stays off): the signals
     tell it when a stop was asked, `--stats` sets the pace of its plain lines."""
     tally = Tally()
@@ -269,7 +269,7 @@ def _run(settings: Settings, options: Options, env: Mapping[str, str]) -> RunOut
     # With --json, stdout holds the summary only: a dry run's lines go to stderr.
     stdout = contextlib.redirect_stdout(sys.stderr) if options.pick("json") else None
     with stdout or contextlib.nullcontext(), display:
-        outcome = eventloop.run(signals.run, work, env=env)
+        outcome = eventloop.run(signals.run, work, loop=loop)
     if signals.signum is not None:
         outcome.stopped_by = signals.signum
     return outcome

@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..errors import ConfigError
-from ..eventloop import loop_factory
+from ..eventloop import loop_factory, loop_name
 from ..urls import is_loopback
 from .config import EmulatorConfig
 from .server import start_site
@@ -245,7 +245,7 @@ async def serve(config: EmulatorConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
-        factory = loop_factory(os.environ)
+        factory = loop_factory(loop_name(os.environ))
     except ConfigError as exc:
         print(f"bulkupload-emulator: {exc}", file=sys.stderr)
         return 2
