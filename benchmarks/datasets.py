@@ -59,3 +59,16 @@ def filled_files(root: Path, count: int, size: int) -> list[Path]:
 
 def total_bytes(paths: list[Path]) -> int:
     return sum(p.stat().st_size for p in paths)
+
+
+def warm(paths: list[Path]) -> None:
+    """Read every file once, so its pages are in the page cache when a timed run starts.
+
+    rclone drops the pages of each file it uploaded (its local backend calls
+    `fadvise(POSIX_FADV_DONTNEED)` as it reads), so without this a client timed after rclone
+    reads its data from disk while the others read it from memory.
+    """
+    for path in paths:
+        with path.open("rb", buffering=0) as handle:
+            while handle.read(MIB):
+                pass

@@ -62,6 +62,7 @@ class FileEntry:
     rel: str
     size: int
     mtime_ns: int
+    dev: int = 0  # the filesystem's `st_dev`, 0 when not known (protocols.cached)
 
     @property
     def display_rel(self) -> str:

@@ -37,6 +37,7 @@ from .procore.sessions import make_api_session, make_storage_session
 from .progress import Progress
 from .protocols import protocols_for
 from .protocols.base import Transport, UploadProtocol
+from .protocols.cached import CachedReads
 from .protocols.throttle import Bandwidth
 from .retry import Policies
 from .state import AsyncStateStore
@@ -196,6 +197,7 @@ async def _run(
                     journal=StateJournal(store, destination.state_key),
                     reader=reader,
                     bandwidth=Bandwidth(settings.bwlimit) if settings.bwlimit else None,
+                    cached_reads=await anyio.to_thread.run_sync(CachedReads.here),
                 )
                 stage = Stage(
                     settings=settings,

@@ -113,7 +113,7 @@ def _classify(
     if reason is not None:
         yield SkippedEntry(path=path, rel=rel, reason=reason)
     elif stat.S_ISREG(st.st_mode):
-        yield FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        yield FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, dev=st.st_dev)
     else:
         kind = next((label for test, label in _SPECIAL_KINDS if test(st.st_mode)), "unknown type")
         yield SkippedEntry(path=path, rel=rel, reason=f"skipped: {kind}")

@@ -21,6 +21,7 @@ from bulkupload.errors import UnsupportedFileSize
 from bulkupload.events import BytesMoved, EventBus
 from bulkupload.messages import Planned, Stored, Ticket
 from bulkupload.procore.client import ApiClient
+from bulkupload.protocols.cached import CachedReads
 from bulkupload.protocols.throttle import Bandwidth
 from bulkupload.retry import Policies
 from bulkupload.state import TransferRow
@@ -51,6 +52,8 @@ class Transport:
     reader: concurrent.futures.Executor | None = None
     # `--bwlimit`: the bytes per second all storage bodies share.
     bandwidth: Bandwidth | None = None
+    # Small local files whose bytes are cached are read on the loop, with no hop to `reader`.
+    cached_reads: CachedReads | None = None
 
 
 class TransferJournal(Protocol):

@@ -65,7 +65,9 @@ def restat(entry: FileEntry) -> FileEntry:
         raise FileChanged(
             f"{entry.display_rel}: changed during upload and now unreadable: {exc.strerror or exc}"
         ) from exc
-    return FileEntry(path=entry.path, rel=entry.rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return FileEntry(
+        path=entry.path, rel=entry.rel, size=st.st_size, mtime_ns=st.st_mtime_ns, dev=st.st_dev
+    )
 
 
 def read_exactly(f: BinaryIO, n: int) -> bytes:

@@ -309,6 +309,7 @@ async def put_part(
         reader=transport.reader,
         chunk_size=transport.chunk_size,
         throttle=transport.bandwidth,
+        cached=transport.cached_reads,
     )
     receipt = await send_body(
         transport.storage,

@@ -166,6 +166,7 @@ class V1Post:
                 reader=transport.reader,
                 chunk_size=transport.chunk_size,
                 throttle=transport.bandwidth,
+                cached=transport.cached_reads,
             )
             receipt = await send_body(
                 transport.storage,

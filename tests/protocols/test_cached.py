@@ -1,0 +1,220 @@
+"""Small local files read on the event loop: only from local filesystems, only bytes already in
+the page cache, and every other case handed back to the reader pool with nothing lost."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkupload.errors import FileChanged, FileVanished
+from bulkupload.events import EventBus
+from bulkupload.models import FileEntry
+from bulkupload.protocols import FileRange, Meter
+from bulkupload.protocols.cached import INLINE_MAX, CachedReads, local_devices
+from tests.protocols.test_body import AcceptingWriter, CountingPool
+
+NOWAIT = hasattr(os, "RWF_NOWAIT") and hasattr(os, "preadv")
+needs_nowait = pytest.mark.skipif(not NOWAIT, reason="preadv(RWF_NOWAIT) is Linux's")
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:21 / /proc rw,nosuid - proc proc rw
+24 22 0:23 / /dev/shm rw shared:2 - tmpfs tmpfs rw
+25 22 0:50 / /mnt/share rw,relatime shared:3 master:1 - nfs4 server:/export rw,vers=4.2
+26 22 0:51 / /mnt/ssh rw - fuse.sshfs user@host: rw
+27 22 0:60 / /var/lib/docker/overlay rw - overlay overlay rw,lowerdir=/a
+28 22 0:41 /@home /home rw - btrfs /dev/sda2 rw
+29 22 0:52 / /mnt/smb rw - cifs //server/share rw
+garbage line
+30 22 x:y / /broken rw - ext4 /dev/sdb rw
+"""
+
+
+def entry_of(path: Path) -> FileEntry:
+    st = path.stat()
+    return FileEntry(str(path), path.name, st.st_size, st.st_mtime_ns, st.st_dev)
+
+
+def cached_file(tmp_path: Path, size: int = 64 << 10) -> tuple[FileEntry, bytes, CachedReads]:
+    """A file whose bytes are in the page cache (just written), on a filesystem that reads
+    with RWF_NOWAIT; the test is skipped where the filesystem refuses (tmpfs)."""
+    path = tmp_path / "f.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    entry = entry_of(path)
+    reads = CachedReads(frozenset({entry.dev}))
+    if reads.read(entry, 0, size) is None:
+        pytest.skip("this filesystem does not read with RWF_NOWAIT")
+    return entry, data, reads
+
+
+def preadv_raises(monkeypatch: pytest.MonkeyPatch, error: OSError) -> None:
+    def fail(*args: Any) -> int:
+        raise error
+
+    monkeypatch.setattr(os, "preadv", fail)
+
+
+def test_local_devices_are_the_local_filesystems_of_the_mount_table(tmp_path: Path) -> None:
+    table = tmp_path / "mountinfo"
+    table.write_text(MOUNTINFO)
+    # ext4, overlay and btrfs; not proc, tmpfs, NFS, FUSE or SMB, nor the broken lines.
+    assert local_devices(table) == {os.makedev(8, 1), os.makedev(0, 60), os.makedev(0, 41)}
+    assert local_devices(tmp_path / "missing") == frozenset()
+
+
+def test_no_cached_reads_without_rwf_nowait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "RWF_NOWAIT", raising=False)
+    assert CachedReads.here() is None
+
+
+def test_takes_small_ranges_of_files_on_its_devices() -> None:
+    reads = CachedReads(frozenset({7}))
+    small = FileEntry("/x", "x", 10, 0, dev=7)
+    assert reads.takes(small, INLINE_MAX)
+    assert not reads.takes(small, INLINE_MAX + 1)
+    assert not reads.takes(FileEntry("/x", "x", 10, 0, dev=8), 10)
+    assert not reads.takes(FileEntry("/x", "x", 10, 0), 10)  # device unknown
+
+
+@needs_nowait
+def test_reads_cached_bytes_with_the_stat_after(tmp_path: Path) -> None:
+    entry, data, reads = cached_file(tmp_path)
+    got = reads.read(entry, 0, entry.size + 1)  # one byte more, as at the end of a file
+    assert got is not None
+    assert got[0] == data and got[1].st_size == entry.size
+    part = reads.read(entry, 100, 50)
+    assert part is not None and part[0] == data[100:150]
+
+
+@needs_nowait
+def test_bytes_not_in_the_page_cache_go_to_the_reader_pool(tmp_path: Path) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    fd = os.open(entry.path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # clean pages, which DONTNEED drops (as rclone does after uploading)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    if reads.read(entry, 0, entry.size) is not None:
+        pytest.skip("the pages stayed in the page cache")
+    assert reads.takes(entry, entry.size)  # the device still reads on the loop
+
+
+@needs_nowait
+def test_a_short_read_goes_to_the_reader_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    real = os.preadv
+
+    def half(fd: int, buffers: list[bytearray], offset: int, flags: int = 0) -> int:
+        return int(real(fd, [memoryview(buffers[0])[: len(buffers[0]) // 2]], offset, flags))
+
+    monkeypatch.setattr(os, "preadv", half)
+    assert reads.read(entry, 0, entry.size) is None
+
+
+@needs_nowait
+def test_a_filesystem_that_refuses_is_read_in_workers_from_then_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, _, reads = cached_file(tmp_path)
+
+    preadv_raises(monkeypatch, OSError(errno.EOPNOTSUPP, "Operation not supported"))
+    assert reads.read(entry, 0, entry.size) is None
+    assert not reads.takes(entry, entry.size)
+
+
+@needs_nowait
+def test_other_read_errors_are_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry, _, reads = cached_file(tmp_path)
+
+    preadv_raises(monkeypatch, OSError(errno.EIO, "Input/output error"))
+    with pytest.raises(OSError, match="Input/output"):
+        reads.read(entry, 0, entry.size)
+
+
+@needs_nowait
+def test_a_fifo_in_place_of_the_file_is_not_opened_for_waiting(tmp_path: Path) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    Path(entry.path).unlink()
+    os.mkfifo(entry.path)  # opening it without O_NONBLOCK would wait for a writer
+    done = threading.Event()
+    result: list[object] = []
+
+    def read() -> None:
+        result.append(reads.read(entry, 0, entry.size))
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(10), "the read blocked on a FIFO"
+    assert result == [None]
+
+
+@needs_nowait
+def test_a_file_that_changed_since_listed_is_not_read(tmp_path: Path) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    with open(entry.path, "ab") as f:
+        f.write(b"more")
+    with pytest.raises(FileChanged, match="since it was listed"):
+        reads.read(entry, 0, entry.size)
+
+
+def remove(entry: FileEntry) -> None:
+    Path(entry.path).unlink()
+
+
+def body(entry: FileEntry, reads: CachedReads, pool: CountingPool) -> FileRange:
+    return FileRange(entry, Meter(EventBus()), head=b"<", tail=b">", reader=pool, cached=reads)
+
+
+@needs_nowait
+@pytest.mark.parametrize(("in_cache", "jobs"), [(True, 0), (False, 1)])
+async def test_only_an_uncached_small_file_reaches_the_reader_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_cache: bool, jobs: int
+) -> None:
+    entry, data, reads = cached_file(tmp_path)
+    if not in_cache:
+        preadv_raises(monkeypatch, BlockingIOError(errno.EAGAIN, "Resource unavailable"))
+    pool = CountingPool()
+    try:
+        writer = AcceptingWriter()
+        sent = body(entry, reads, pool)
+        await sent.write(writer)  # type: ignore[arg-type]
+    finally:
+        pool.shutdown()
+    assert pool.jobs == jobs
+    assert writer.written == len(data) + 2 and sent.sent == len(data)
+    assert sent.md5 == hashlib.md5(data).hexdigest()
+
+
+@needs_nowait
+async def test_growth_seen_in_a_cached_read_fails_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    real = os.preadv
+
+    def grown(fd: int, buffers: list[bytearray], offset: int, flags: int = 0) -> int:
+        n = int(real(fd, buffers, offset, flags))
+        buffers[0][n : n + 1] = b"+"  # one byte past the listed end came back
+        return n + 1
+
+    monkeypatch.setattr(os, "preadv", grown)
+    with pytest.raises(FileChanged, match="grew during upload"):
+        await body(entry, reads, CountingPool()).open()
+
+
+@needs_nowait
+async def test_a_vanished_file_fails_as_gone(tmp_path: Path) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    remove(entry)
+    with pytest.raises(FileVanished):
+        await body(entry, reads, CountingPool()).open()
