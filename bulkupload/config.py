@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +227,8 @@ def check_url(url: str, *, allow_http: bool) -> None:
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a `--config` file, keys as written (the long option names, with `-` or `_`)."""
+    import tomllib  # here: most runs read no config file (start-up time)
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -19,17 +19,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from .events import Event, FileDone, Notice
 from .human import count, human_bytes, human_duration, reason_text, shown
 from .logs import on_event_loop
 from .models import Status
 from .stats import Tally
+
+if TYPE_CHECKING:  # rich is imported only for a terminal's live line (start-up time)
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
 
 __all__ = ["WINDOW", "Progress", "Snapshot", "status_line"]
 
@@ -235,7 +236,7 @@ class Progress:
         self.throughput = Throughput()
         self.file_throughput = Throughput()  # files the plan sent on that have their outcome
         self._shown_done = 0
-        self._console = console or Console(file=self.stream, highlight=False, soft_wrap=False)
+        self._own_console = console
         self._live: Live | None = None
         self._timer: threading.Thread | None = None
         self._quit = threading.Event()
@@ -278,13 +279,25 @@ class Progress:
     def line(self, width: int | None = None) -> str:
         return status_line(self.snapshot(), width)
 
+    @property
+    def _console(self) -> Console:
+        if self._own_console is None:
+            from rich.console import Console
+
+            self._own_console = Console(file=self.stream, highlight=False, soft_wrap=False)
+        return self._own_console
+
     def _renderable(self) -> Text:
+        from rich.text import Text
+
         width = max(self._console.width - 1, 20)
         return Text(self.line(width), no_wrap=True, overflow="ellipsis")
 
     # ── lifetime ────────────────────────────────────────────────────────────────────────
     def __enter__(self) -> Progress:
         if self.mode == "tty":
+            from rich.live import Live
+
             self._live = Live(
                 self._renderable(),
                 console=self._console,

@@ -13,10 +13,12 @@ import stat
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from bulkupload.models import FileEntry, SkippedEntry, WalkItem, printable
+
+if TYPE_CHECKING:
+    import pathspec
 
 __all__ = ["PathFilter", "walk"]
 
@@ -59,7 +61,11 @@ class PathFilter:
 
 
 def _spec(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
-    return pathspec.GitIgnoreSpec.from_lines(list(patterns)) if patterns else None
+    if not patterns:
+        return None
+    import pathspec  # here: most runs filter nothing (start-up time)
+
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
 def walk(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import anyio
+import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulkupload.config import Credentials, Settings, Target
 from bulkupload.models import FileEntry, SkippedEntry, WalkItem
+from bulkupload.pipeline.walking import walk_in_batches
 from bulkupload.walk import PathFilter, walk
 
 
@@ -288,3 +294,23 @@ def test_io_error_on_a_directory_names_the_source(
     assert isinstance(item, SkippedEntry)
     assert item.failed
     assert item.reason == f"cannot read directory {tmp_path}: Input/output error"
+
+
+async def test_the_first_walk_batch_is_small_so_uploads_start_early(tmp_path: Path) -> None:
+    for i in range(50):
+        (tmp_path / f"f{i:02d}").write_bytes(b"x")
+    settings = Settings(
+        sources=(str(tmp_path),),
+        target=Target("project", 42),
+        company_id=1,
+        credentials=Credentials(access_token="t"),
+    )
+    stage = SimpleNamespace(settings=settings, control=SimpleNamespace(stopping=False))
+    sizes: list[int] = []
+
+    async def deliver(batch: list[WalkItem]) -> None:
+        sizes.append(len(batch))
+
+    walk_all = functools.partial(walk_in_batches, first=16)
+    assert await anyio.to_thread.run_sync(walk_all, stage, 20, deliver)
+    assert sizes == [16, 20, 14]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,21 +23,28 @@ __all__ = ["WALK_BATCH", "walk_in_batches", "walk_stage"]
 log = logging.getLogger("bulkupload")
 
 WALK_BATCH = 200  # items per hand-over from the walk thread: one thread hop per batch
+# The first hand-over is small, so the first uploads start after a few stats, not 200.
+FIRST_WALK_BATCH = 16
 
 
 def walk_in_batches(
-    stage: Stage, size: int, deliver: Callable[[list[WalkItem]], Coroutine[Any, Any, None]]
+    stage: Stage,
+    size: int,
+    deliver: Callable[[list[WalkItem]], Coroutine[Any, Any, None]],
+    *,
+    first: int | None = None,
 ) -> bool:
     """In a worker thread: walk every SOURCE, handing `deliver` (run on the event loop) `size`
-    items at a time; False when a stop cut the walk short."""
+    items at a time (the first time `first`); False when a stop cut the walk short."""
     batch: list[WalkItem] = []
+    limit = size if first is None else min(first, size)
     for item in walk_sources(stage.settings):
         if stage.control.stopping:
             return False
         batch.append(item)
-        if len(batch) >= size:
+        if len(batch) >= limit:
             anyio.from_thread.run(deliver, batch)
-            batch = []
+            batch, limit = [], size
     if batch:
         anyio.from_thread.run(deliver, batch)
     return True
@@ -59,7 +67,12 @@ async def walk_stage(stage: Stage, batches: MemoryObjectSendStream[list[WalkItem
         try:
             # Not abandoned on cancel: the thread ends at its next hand-over (which raises), so
             # no walk outlives its run in an embedding program.
-            complete = await anyio.to_thread.run_sync(walk_in_batches, stage, WALK_BATCH, deliver)
+            complete = await anyio.to_thread.run_sync(
+                functools.partial(walk_in_batches, first=FIRST_WALK_BATCH),
+                stage,
+                WALK_BATCH,
+                deliver,
+            )
         except Exception as exc:
             log.exception("the walk failed")
             control.fail(

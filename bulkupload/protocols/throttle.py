@@ -7,7 +7,10 @@ more than the rate, whatever the concurrency, and a body waits only for its own 
 
 from __future__ import annotations
 
-from aiolimiter import AsyncLimiter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiolimiter import AsyncLimiter
 
 __all__ = ["Bandwidth"]
 
@@ -21,7 +24,9 @@ class Bandwidth:
         if rate < 1:
             raise ValueError("a bandwidth must be at least one byte per second")
         self.rate = rate
-        self._limiter = AsyncLimiter(max(rate * BURST, 1.0), BURST)
+        from aiolimiter import AsyncLimiter  # here: most runs set no limit (start-up time)
+
+        self._limiter: AsyncLimiter = AsyncLimiter(max(rate * BURST, 1.0), BURST)
 
     async def take(self, n: int) -> None:
         """Wait until `n` more bytes may go (in pieces: a chunk may exceed one burst)."""
