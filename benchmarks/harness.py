@@ -191,6 +191,9 @@ class Emulator:
 
     def stop(self) -> None:
         children = {pid: _started(pid) for pid in _process_tree(self.process.pid)[1:]}
+        # Its bytes are thrown away: SeaweedFS is killed at once, not asked to end (it takes
+        # the emulator's 2 s of grace on SIGTERM, every time).
+        _kill(children)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -198,11 +201,6 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        # The emulator stops SeaweedFS on the way out; one that outlived it is ended here.
-        for pid, started in children.items():
-            if started is not None and _started(pid) == started:  # the same process, not a reuse
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Emulator:
@@ -215,6 +213,14 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _kill(processes: dict[int, str | None]) -> None:
+    """SIGKILL each of `processes` (pid: start time) that is still the same process."""
+    for pid, started in processes.items():
+        if started is not None and _started(pid) == started:  # the same process, not a reuse
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _process_tree(pid: int) -> list[int]:

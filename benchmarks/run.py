@@ -276,6 +276,9 @@ class Sizes:
         (2, datasets.GIB),
     )
     side_by_side_runs: int = 3  # each client this many times per data set; the median is shown
+    # Each side-by-side run on a SeaweedFS of its own (3.7 s to start and stop); else one per
+    # data set (quick mode: under two minutes).
+    fresh_store_per_run: bool = True
     rss_big: int = 4 * datasets.GIB
     rss_many: int = 200_000
 
@@ -293,6 +296,7 @@ QUICK = Sizes(
     hourly_files=40,
     side_by_side=((200, 64 * datasets.KIB), (16, 4 * datasets.MIB)),  # 1 GiB: full mode only
     side_by_side_runs=1,
+    fresh_store_per_run=False,
     rss_big=512 * datasets.MIB,
     rss_many=1500,
 )
@@ -423,29 +427,20 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         # Real bytes, even for the big files: SeaweedFS's PUT skips zeros that its POST stores.
         make = datasets.filled_files if size >= 256 * datasets.MIB else datasets.small_files
         files = make(data, count, size)
-        # A fresh SeaweedFS per data set: it keeps deleted bytes until it vacuums, so every
-        # run's copy stays (up to 13 with three rounds). Sets whose three copies fit in 2 GiB
-        # stay in RAM (1.7 GB at 64 KiB), bigger ones go to disk.
-        in_memory = 3 * count * size <= 2 * datasets.GIB
-        with Emulator(work, "--storage", "seaweedfs", in_memory=in_memory) as emulator:
-            bench, bucket = Bench(emulator, work), rclone.warm_bucket(emulator, files[0])
-            # Attaching first: the emulator lists the whole bucket before each API call other
-            # than Create Upload (to learn what SeaweedFS stored), so objects the other clients
-            # left would slow it. Of the others only v2.1 makes such calls (Complete), and its
-            # rows slow down as the bucket fills for the same reason.
-            attached = f"bulkupload -j32 +attach, {label}"
-            datasets.warm(files)
-            rows = [bench.bulkupload(data, 32, attach=True, label=attached)]
-            ours = f"bulkupload -j32, {label}"
-            runs = [functools.partial(bench.bulkupload, data, 32, label=ours)]
-            # v2.1 stores by presigned PUTs, as rclone does (v1's storage request is a POST).
-            v21 = f"bulkupload -j32 --api-version 2.1, {label}"
-            runs.append(functools.partial(bench.bulkupload, data, 32, label=v21, flags=V21))
-            if size <= BARE_MAX:
-                runs.append(functools.partial(bench.bare, data, 32, label))
-            runs.append(functools.partial(bench.rclone, data, 32, bucket, label))
-            rows += median_runs([warmed(files, run) for run in runs], sizes.side_by_side_runs)
-            scenario.rows += reversed(rows)  # shown rclone first
+        clients = side_by_side_clients(data, label, size)  # +attach first, once
+        # One copy of the data set in a fresh store, up to 13 in a shared one (SeaweedFS keeps
+        # deleted bytes until it vacuums); RAM when three copies fit in 2 GiB.
+        copies = 1 if sizes.fresh_store_per_run else 3
+        in_memory = copies * count * size <= 2 * datasets.GIB
+        if sizes.fresh_store_per_run:
+            runs = [fresh_store(work, files, in_memory, client) for client in clients]
+            rows = [runs[0](), *median_runs(runs[1:], sizes.side_by_side_runs)]
+        else:
+            with Emulator(work, "--storage", "seaweedfs", in_memory=in_memory) as emulator:
+                bench, bucket = Bench(emulator, work), rclone.warm_bucket(emulator, files[0])
+                runs = [warmed(files, functools.partial(c, bench, bucket)) for c in clients]
+                rows = [runs[0](), *median_runs(runs[1:], sizes.side_by_side_runs)]
+        scenario.rows += reversed(rows)  # shown rclone first
         shutil.rmtree(data)
     scenario.notes += [
         f"Data sets: {', '.join(f'{c:,} x {size_label(s)}' for c, s in sizes.side_by_side)} "
@@ -453,18 +448,21 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "skips writing zeros, 0.03 GB written for rclone's 2 GiB of holes against 4.3 GB for "
         "as many random bytes, while its POST path writes them: on sparse 1 GiB files bulkupload "
         "reached 0.90 of rclone's rate, 2026-12-05); SeaweedFS keeps the bytes in RAM, or on disk "
-        "when three copies pass 2 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
+        "past 2 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
         "process; rclone's rows count the objects under its prefix in the bucket. +attach ran "
         "first, once; then bulkupload without attaching, bulkupload --api-version 2.1 "
         "(--no-attach: its storage requests are PUTs), the bare aiohttp client "
         "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
         "uvloop: what a Python client making Procore's two requests cannot go below; files up "
         f"to {size_label(BARE_MAX)}) and rclone, {runs_text(sizes.side_by_side_runs)}, "
-        "on a fresh SeaweedFS per data set (one file "
-        "stored beforehand, untimed: a new SeaweedFS is slow over its first writes). Every "
-        "run starts with the data set in the page cache (read through beforehand, untimed): "
-        "rclone drops the pages of what it uploaded (fadvise DONTNEED), so until 2026-12-05 "
-        "the client timed after it read from disk and the others from memory. files/s "
+        f"{STORES[sizes.fresh_store_per_run]} "
+        "(one file stored beforehand, untimed: a new SeaweedFS is slow over its first "
+        "writes; until 2026-12-05 every run of a data set shared one store, so later runs met "
+        "a fuller bucket: our uploads share the emulator's flat uploads/ folder, rclone's go to "
+        "a new prefix each run). Every run starts with the data set in the page cache (read "
+        "through beforehand, untimed): rclone drops the pages of what it uploaded (fadvise "
+        "DONTNEED), so until 2026-12-05 the client timed after it read from disk and the "
+        "others from memory. files/s "
         "counts each process from its start, so bulkupload's interpreter start-up (a few "
         "hundred ms) weighs on a quick run's small data sets; the full run's are the figures.",
         "+attach rows here are a floor, not the client's speed: with SeaweedFS the emulator "
@@ -474,6 +472,47 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "in the first table.",
     ]
     return scenario
+
+
+Client = Callable[[Bench, rclone.Bucket], Row]
+STORES = {
+    True: "each run on a SeaweedFS of its own, started empty",
+    False: "one SeaweedFS per data set",
+}
+
+
+def side_by_side_clients(data: Path, label: str, size: int) -> list[Client]:
+    """bulkupload attaching (run once, first), then bulkupload, v2.1, the bare client (up to
+    `BARE_MAX`) and rclone, each on `data`."""
+
+    def ours(title: str, **kw: Any) -> Client:
+        return lambda bench, _: bench.bulkupload(data, 32, label=f"{title}, {label}", **kw)
+
+    clients = [
+        ours("bulkupload -j32 +attach", attach=True),
+        ours("bulkupload -j32"),
+        # v2.1 stores by presigned PUTs, as rclone does (v1's storage request is a POST).
+        ours("bulkupload -j32 --api-version 2.1", flags=V21),
+    ]
+    if size <= BARE_MAX:
+        clients.append(lambda bench, _: bench.bare(data, 32, label))
+    clients.append(lambda bench, bucket: bench.rclone(data, 32, bucket, label))
+    return clients
+
+
+def fresh_store(
+    work: Path, files: list[Path], in_memory: bool, client: Client
+) -> Callable[[], Row]:
+    """`client` timed on an emulator with a SeaweedFS of its own, started empty (one file
+    stored beforehand, untimed: a new SeaweedFS is slow over its first writes), with `files`
+    in the page cache (`warmed`)."""
+
+    def run() -> Row:
+        with Emulator(work, "--storage", "seaweedfs", in_memory=in_memory) as emulator:
+            bench, bucket = Bench(emulator, work), rclone.warm_bucket(emulator, files[0])
+            return warmed(files, functools.partial(client, bench, bucket))()
+
+    return run
 
 
 def warmed(files: list[Path], run: Callable[[], Row]) -> Callable[[], Row]:
