@@ -15,15 +15,27 @@ The loop must never wait on a disk or a network, so a range is read here only wh
 - its bytes are in the page cache: `preadv` with `RWF_NOWAIT` (Linux 4.14+) returns them or
   fails with EAGAIN instead of waiting for the disk, and then the worker reads as before.
 Elsewhere (no `RWF_NOWAIT`: macOS, Windows) every read goes to a worker, as before.
+
+Also to a worker: a path that is now a symlink (O_NOFOLLOW) or on another device than the walk
+saw, and a file another process holds a lease on (the non-blocking open says EAGAIN). A FIFO put
+in the file's place fails the file without waiting for a writer. And a safety valve for what no
+flag shows (an on-access scanner, a journal busy with writes, an inode the cache dropped): after
+`SLOW_READS` reads here of `SLOW` seconds or more, a device's files go to workers.
+
+Not covered: files of a Btrfs subvolume, whose `st_dev` is one the mount table does not list, are
+read in workers (correct, only not faster).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
+import time
 from pathlib import Path
 
+from bulkupload.errors import FileChanged
 from bulkupload.models import FileEntry
 
 from .files import check_unchanged
@@ -40,6 +52,13 @@ LOCAL_FILESYSTEMS = frozenset(
 )
 
 MOUNTINFO = Path("/proc/self/mountinfo")
+
+#: A read here that takes this long (seconds) counts as slow; after `SLOW_READS` of them its
+#: device's files are read in workers. A cached 64 KiB read takes about 0.1 ms.
+SLOW = 0.005
+SLOW_READS = 3
+
+log = logging.getLogger("bulkupload")
 
 _NOT_SUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 
@@ -71,6 +90,7 @@ class CachedReads:
 
     def __init__(self, devices: frozenset[int], max_size: int = INLINE_MAX) -> None:
         self._devices = set(devices)
+        self._slow: dict[int, int] = {}
         self.max_size = max_size
 
     @classmethod
@@ -87,15 +107,28 @@ class CachedReads:
 
     def read(self, entry: FileEntry, offset: int, n: int) -> tuple[bytes, os.stat_result] | None:
         """Up to `n` bytes of `entry` from `offset` and the file's stat after reading them, or
-        None when they are not all in the page cache (or this is no regular file any more):
-        the caller reads them in a worker. Raises OSError (open, fstat) and FileChanged (the
-        file is not as listed) like a worker's read."""
-        # O_NONBLOCK: a file replaced by a FIFO since the walk must not block the open.
-        fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        None when they are not all in the page cache, or opening would wait (a lease), or the
+        path is now a symlink or on another filesystem: the caller reads them in a worker.
+        Raises OSError (open, fstat) and FileChanged (the file is not as listed, or no regular
+        file any more) like a worker's read."""
+        started = time.perf_counter()
+        try:
+            # O_NONBLOCK: a FIFO put in the file's place does not block the open, and neither
+            # does another process's lease on the file (EAGAIN). O_NOFOLLOW: a symlink put in
+            # its place could lead anywhere (ELOOP; --follow-symlinks files: the worker).
+            fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
         try:
             before = os.fstat(fd)
+            if before.st_dev != entry.dev:
+                return None  # not the filesystem the walk saw (a mount since): the worker
             if not stat.S_ISREG(before.st_mode):
-                return None
+                raise FileChanged(f"{entry.display_rel}: is no longer a regular file")
             check_unchanged(entry, before, "since it was listed")
             buffer = bytearray(n)
             try:
@@ -113,3 +146,15 @@ class CachedReads:
             return bytes(buffer), os.fstat(fd)
         finally:
             os.close(fd)
+            self._timed(entry.dev, time.perf_counter() - started)
+
+    def _timed(self, device: int, seconds: float) -> None:
+        """A safety valve for what no flag shows (an on-access scanner, a journal under heavy
+        writes, an inode the cache had dropped): a device whose reads here keep taking long
+        is read in workers for the rest of the run."""
+        if seconds < SLOW:
+            return
+        self._slow[device] = slow = self._slow.get(device, 0) + 1
+        if slow >= SLOW_READS and device in self._devices:
+            self._devices.discard(device)
+            log.debug("small files on device %#x read in worker threads: slow reads", device)

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from bulkupload.errors import FileChanged, FileVanished
 from bulkupload.events import EventBus
 from bulkupload.models import FileEntry
-from bulkupload.protocols import FileRange, Meter
+from bulkupload.protocols import FileRange, Meter, cached
 from bulkupload.protocols.cached import INLINE_MAX, CachedReads, local_devices
 from tests.protocols.test_body import AcceptingWriter, CountingPool
 
@@ -142,20 +143,68 @@ def test_other_read_errors_are_raised(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @needs_nowait
-def test_a_fifo_in_place_of_the_file_is_not_opened_for_waiting(tmp_path: Path) -> None:
+def test_a_fifo_in_place_of_the_file_fails_it_without_waiting(tmp_path: Path) -> None:
     entry, _, reads = cached_file(tmp_path)
-    Path(entry.path).unlink()
+    remove(entry)
     os.mkfifo(entry.path)  # opening it without O_NONBLOCK would wait for a writer
     done = threading.Event()
     result: list[object] = []
 
     def read() -> None:
-        result.append(reads.read(entry, 0, entry.size))
+        try:
+            result.append(reads.read(entry, 0, entry.size))
+        except FileChanged as exc:
+            result.append(exc)
         done.set()
 
     threading.Thread(target=read, daemon=True).start()
     assert done.wait(10), "the read blocked on a FIFO"
-    assert result == [None]
+    assert isinstance(result[0], FileChanged) and "no longer a regular file" in str(result[0])
+
+
+@needs_nowait
+def test_a_symlink_in_place_of_the_file_goes_to_the_reader_pool(tmp_path: Path) -> None:
+    entry, _, reads = cached_file(tmp_path)
+    moved = tmp_path / "elsewhere.bin"
+    Path(entry.path).rename(moved)
+    Path(entry.path).symlink_to(moved)  # same size and mtime behind it: only the link tells
+    assert reads.read(entry, 0, entry.size) is None
+    assert reads.takes(entry, entry.size)
+
+
+@needs_nowait
+def test_a_file_on_another_device_than_listed_goes_to_the_reader_pool(tmp_path: Path) -> None:
+    entry, _, _ = cached_file(tmp_path)
+    elsewhere = replace(entry, dev=entry.dev + 1)  # a filesystem mounted over it since the walk
+    reads = CachedReads(frozenset({elsewhere.dev}))
+    assert reads.read(elsewhere, 0, entry.size) is None
+
+
+@needs_nowait
+def test_a_lease_held_elsewhere_sends_the_open_to_the_reader_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, _, reads = cached_file(tmp_path)
+
+    def leased(*args: Any) -> int:  # what a non-blocking open meets under another's lease
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "open", leased)
+    assert reads.read(entry, 0, entry.size) is None
+
+
+@needs_nowait
+def test_a_device_whose_reads_keep_being_slow_goes_to_the_reader_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, data, reads = cached_file(tmp_path)
+    monkeypatch.setattr(cached, "SLOW", 0.0)  # every read counts as slow
+    for _ in range(cached.SLOW_READS - 1):
+        assert reads.read(entry, 0, entry.size) is not None
+        assert reads.takes(entry, entry.size)
+    got = reads.read(entry, 0, entry.size)
+    assert got is not None and got[0] == data  # this one is still read...
+    assert not reads.takes(entry, entry.size)  # ...the next ones go to the pool
 
 
 @needs_nowait
