@@ -55,11 +55,11 @@ def cached_file(tmp_path: Path, size: int = 64 << 10) -> tuple[FileEntry, bytes,
     return entry, data, reads
 
 
-def preadv_raises(monkeypatch: pytest.MonkeyPatch, error: OSError) -> None:
+def os_raises(monkeypatch: pytest.MonkeyPatch, error: OSError, call: str = "preadv") -> None:
     def fail(*args: Any) -> int:
         raise error
 
-    monkeypatch.setattr(os, "preadv", fail)
+    monkeypatch.setattr(os, call, fail)
 
 
 def test_local_devices_are_the_local_filesystems_of_the_mount_table(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_filesystem_that_refuses_is_read_in_workers_from_then_on(
 ) -> None:
     entry, _, reads = cached_file(tmp_path)
 
-    preadv_raises(monkeypatch, OSError(errno.EOPNOTSUPP, "Operation not supported"))
+    os_raises(monkeypatch, OSError(errno.EOPNOTSUPP, "Operation not supported"))
     assert reads.read(entry, 0, entry.size) is None
     assert not reads.takes(entry, entry.size)
 
@@ -137,7 +137,7 @@ def test_a_filesystem_that_refuses_is_read_in_workers_from_then_on(
 def test_other_read_errors_are_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry, _, reads = cached_file(tmp_path)
 
-    preadv_raises(monkeypatch, OSError(errno.EIO, "Input/output error"))
+    os_raises(monkeypatch, OSError(errno.EIO, "Input/output error"))
     with pytest.raises(OSError, match="Input/output"):
         reads.read(entry, 0, entry.size)
 
@@ -185,11 +185,8 @@ def test_a_lease_held_elsewhere_sends_the_open_to_the_reader_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry, _, reads = cached_file(tmp_path)
-
-    def leased(*args: Any) -> int:  # what a non-blocking open meets under another's lease
-        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "open", leased)
+    # What a non-blocking open meets under another process's lease.
+    os_raises(monkeypatch, BlockingIOError(errno.EAGAIN, "Resource unavailable"), "open")
     assert reads.read(entry, 0, entry.size) is None
 
 
@@ -231,7 +228,7 @@ async def test_only_an_uncached_small_file_reaches_the_reader_pool(
 ) -> None:
     entry, data, reads = cached_file(tmp_path)
     if not in_cache:
-        preadv_raises(monkeypatch, BlockingIOError(errno.EAGAIN, "Resource unavailable"))
+        os_raises(monkeypatch, BlockingIOError(errno.EAGAIN, "Resource unavailable"))
     pool = CountingPool()
     try:
         writer = AcceptingWriter()
