@@ -85,8 +85,11 @@ class FileRange(Payload):
         self._head, self._tail = head, tail
         self._planned = planned
         self._reader, self._chunk_size = reader, chunk_size
-        # A small range it takes is read on the loop when its bytes are cached (open()).
-        self._cached = cached if cached is not None and cached.takes(entry, length) else None
+        # A small range it takes is read on the loop when its bytes are cached (open()); the
+        # worker that reads one it does not take tells it of the file's device (`learn`).
+        small = cached if cached is not None and length <= cached.max_size else None
+        self._cached = small if small is not None and small.takes(entry, length) else None
+        self._learner = small if self._cached is None else None
         self._throttle = throttle  # `--bwlimit`: each chunk waits for its bytes
         # A planned range is checked by SHA-256 and its MD5 is known: each byte is hashed once.
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -229,7 +232,10 @@ class FileRange(Payload):
     def _read_small(self) -> bytes:
         entry = self._entry
         with read_errors(entry), open(entry.path, "rb", buffering=0) as f:
-            check_unchanged(entry, os.fstat(f.fileno()), "since it was listed")
+            st = os.fstat(f.fileno())
+            if self._learner is not None:
+                self._learner.learn(st.st_dev, f.fileno())
+            check_unchanged(entry, st, "since it was listed")
             f.seek(self._offset)
             return self._read(f, self._length, last=True)
 

@@ -22,8 +22,8 @@ in the file's place fails the file without waiting for a writer. And a safety va
 flag shows (an on-access scanner, a journal busy with writes, an inode the cache dropped): after
 `SLOW_READS` reads here of `SLOW` seconds or more, a device's files go to workers.
 
-Not covered: files of a Btrfs subvolume, whose `st_dev` is one the mount table does not list, are
-read in workers (correct, only not faster).
+A device the mount table does not list (each Btrfs subvolume has an `st_dev` of its own) is
+learnt from the first of its files a worker reads: the file's mount (`mnt_id`) is looked up.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import logging
 import os
 import stat
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bulkupload.errors import FileChanged
@@ -40,7 +41,7 @@ from bulkupload.models import FileEntry
 
 from .files import check_unchanged
 
-__all__ = ["INLINE_MAX", "LOCAL_FILESYSTEMS", "CachedReads", "local_devices"]
+__all__ = ["INLINE_MAX", "LOCAL_FILESYSTEMS", "CachedReads", "LocalMounts", "local_mounts"]
 
 #: The largest range read on the loop: its MD5 takes ~0.4 ms at ~0.65 GB/s.
 INLINE_MAX = 256 * 1024
@@ -63,33 +64,57 @@ log = logging.getLogger("bulkupload")
 _NOT_SUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 
 
-def local_devices(mountinfo: Path = MOUNTINFO) -> frozenset[int]:
-    """The `st_dev` of every mount of a `LOCAL_FILESYSTEMS` type, from the kernel's mount table
-    (proc(5): `ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE ...`).
-    Empty when the table cannot be read: nothing is then read on the loop."""
+@dataclass(frozen=True, slots=True)
+class LocalMounts:
+    """The mounts of `LOCAL_FILESYSTEMS` types: their `st_dev`s and their mount IDs."""
+
+    devices: frozenset[int] = frozenset()
+    ids: frozenset[int] = frozenset()
+
+
+def local_mounts(mountinfo: Path = MOUNTINFO) -> LocalMounts:
+    """The local mounts in the kernel's mount table (proc(5): `ID PARENT MAJOR:MINOR ROOT
+    MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE ...`). None when the table cannot be read:
+    nothing is then read on the loop."""
     try:
         text = mountinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return frozenset()
-    devices = set()
+        return LocalMounts()
+    devices, ids = set(), set()
     for line in text.splitlines():
         fields = line.split()
         try:
             fstype = fields[fields.index("-", 6) + 1]
             major, minor = fields[2].split(":")
-            device = os.makedev(int(major), int(minor))
+            device, mount_id = os.makedev(int(major), int(minor)), int(fields[0])
         except (ValueError, IndexError):
             continue
         if fstype in LOCAL_FILESYSTEMS:
             devices.add(device)
-    return frozenset(devices)
+            ids.add(mount_id)
+    return LocalMounts(frozenset(devices), frozenset(ids))
+
+
+def mount_id(fd: int) -> int | None:
+    """The ID of the mount an open file is on (`mnt_id` in /proc/self/fdinfo, Linux 3.15+)."""
+    try:
+        text = Path(f"/proc/self/fdinfo/{fd}").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "mnt_id":
+            return int(value) if value.strip().isdigit() else None
+    return None
 
 
 class CachedReads:
     """Reads small ranges of files on local `devices` without blocking, or says it cannot."""
 
-    def __init__(self, devices: frozenset[int], max_size: int = INLINE_MAX) -> None:
-        self._devices = set(devices)
+    def __init__(self, mounts: LocalMounts, max_size: int = INLINE_MAX) -> None:
+        self._devices = set(mounts.devices)
+        self._mount_ids = mounts.ids
+        self._known = set(mounts.devices)  # devices classified (`learn`): never twice
         self._slow: dict[int, int] = {}
         self.max_size = max_size
 
@@ -99,11 +124,21 @@ class CachedReads:
         table: call it in a worker thread."""
         if not hasattr(os, "RWF_NOWAIT") or not hasattr(os, "preadv"):
             return None
-        devices = local_devices()
-        return cls(devices) if devices else None
+        mounts = local_mounts()
+        return cls(mounts) if mounts.ids else None
 
     def takes(self, entry: FileEntry, length: int) -> bool:
         return length <= self.max_size and entry.dev in self._devices
+
+    def learn(self, device: int, fd: int) -> None:
+        """In a worker reading a file of `device` (open as `fd`): a device the mount table
+        does not list (a Btrfs subvolume's own `st_dev`) is local when the mount the file is
+        on is; its files are then read here. Blocking (reads /proc): in the worker."""
+        if device in self._known or device == 0:
+            return
+        self._known.add(device)
+        if mount_id(fd) in self._mount_ids:
+            self._devices.add(device)
 
     def read(self, entry: FileEntry, offset: int, n: int) -> tuple[bytes, os.stat_result] | None:
         """Up to `n` bytes of `entry` from `offset` and the file's stat after reading them, or

@@ -3,6 +3,7 @@ the page cache, and every other case handed back to the reader pool with nothing
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -17,7 +18,7 @@ from bulkupload.errors import FileChanged, FileVanished
 from bulkupload.events import EventBus
 from bulkupload.models import FileEntry
 from bulkupload.protocols import FileRange, Meter, cached
-from bulkupload.protocols.cached import INLINE_MAX, CachedReads, local_devices
+from bulkupload.protocols.cached import INLINE_MAX, CachedReads, LocalMounts, local_mounts, mount_id
 from tests.protocols.test_body import AcceptingWriter, CountingPool
 
 NOWAIT = hasattr(os, "RWF_NOWAIT") and hasattr(os, "preadv")
@@ -49,7 +50,7 @@ def cached_file(tmp_path: Path, size: int = 64 << 10) -> tuple[FileEntry, bytes,
     data = os.urandom(size)
     path.write_bytes(data)
     entry = entry_of(path)
-    reads = CachedReads(frozenset({entry.dev}))
+    reads = CachedReads(LocalMounts(frozenset({entry.dev}), frozenset({1})))
     if reads.read(entry, 0, size) is None:
         pytest.skip("this filesystem does not read with RWF_NOWAIT")
     return entry, data, reads
@@ -66,8 +67,31 @@ def test_local_devices_are_the_local_filesystems_of_the_mount_table(tmp_path: Pa
     table = tmp_path / "mountinfo"
     table.write_text(MOUNTINFO)
     # ext4, overlay and btrfs; not proc, tmpfs, NFS, FUSE or SMB, nor the broken lines.
-    assert local_devices(table) == {os.makedev(8, 1), os.makedev(0, 60), os.makedev(0, 41)}
-    assert local_devices(tmp_path / "missing") == frozenset()
+    mounts = local_mounts(table)
+    assert mounts.devices == {os.makedev(8, 1), os.makedev(0, 60), os.makedev(0, 41)}
+    assert mounts.ids == {22, 27, 28}
+    assert local_mounts(tmp_path / "missing") == LocalMounts()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="needs /proc/self/fdinfo")
+@pytest.mark.parametrize("local", [True, False])
+def test_a_device_the_mount_table_does_not_list_is_learnt_from_a_worker_read(
+    tmp_path: Path, local: bool
+) -> None:
+    # As on Btrfs, where each subvolume has an st_dev of its own: the file's mount decides.
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 100)
+    entry = entry_of(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        on = mount_id(fd)
+        assert on is not None
+        reads = CachedReads(LocalMounts(ids=frozenset({on} if local else set())))
+        assert not reads.takes(entry, entry.size)
+        reads.learn(entry.dev, fd)
+    finally:
+        os.close(fd)
+    assert reads.takes(entry, entry.size) is local
 
 
 def test_no_cached_reads_without_rwf_nowait(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +100,7 @@ def test_no_cached_reads_without_rwf_nowait(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_takes_small_ranges_of_files_on_its_devices() -> None:
-    reads = CachedReads(frozenset({7}))
+    reads = CachedReads(LocalMounts(frozenset({7})))
     small = FileEntry("/x", "x", 10, 0, dev=7)
     assert reads.takes(small, INLINE_MAX)
     assert not reads.takes(small, INLINE_MAX + 1)
@@ -176,7 +200,7 @@ def test_a_symlink_in_place_of_the_file_goes_to_the_reader_pool(tmp_path: Path) 
 def test_a_file_on_another_device_than_listed_goes_to_the_reader_pool(tmp_path: Path) -> None:
     entry, _, _ = cached_file(tmp_path)
     elsewhere = replace(entry, dev=entry.dev + 1)  # a filesystem mounted over it since the walk
-    reads = CachedReads(frozenset({elsewhere.dev}))
+    reads = CachedReads(LocalMounts(frozenset({elsewhere.dev})))
     assert reads.read(elsewhere, 0, entry.size) is None
 
 
@@ -264,3 +288,31 @@ async def test_a_vanished_file_fails_as_gone(tmp_path: Path) -> None:
     remove(entry)
     with pytest.raises(FileVanished):
         await body(entry, reads, CountingPool()).open()
+
+
+@needs_nowait
+async def test_after_one_worker_read_an_unlisted_local_device_is_read_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    entry, data, _ = cached_file(tmp_path)
+    on = await asyncio.to_thread(file_mount, entry)  # reads /proc: not on the loop
+    reads = CachedReads(LocalMounts(ids=frozenset({on})))  # its device is not listed
+    pool = CountingPool()
+    try:
+        for _ in range(2):
+            sent = body(entry, reads, pool)
+            await sent.write(AcceptingWriter())  # type: ignore[arg-type]
+            assert sent.md5 == hashlib.md5(data).hexdigest()
+    finally:
+        pool.shutdown()
+    assert pool.jobs == 1  # the first in a worker, which learnt the device; the second here
+
+
+def file_mount(entry: FileEntry) -> int:
+    fd = os.open(entry.path, os.O_RDONLY)
+    try:
+        found = mount_id(fd)
+    finally:
+        os.close(fd)
+    assert found is not None
+    return found
