@@ -81,6 +81,11 @@ async def upload(
     return outcome
 
 
+def places_in_document_management(settings: Settings) -> bool:
+    """Whether the run's files go to Document Management (its modules are imported then)."""
+    return settings.attach and settings.destination == "document-management"
+
+
 def import_what_it_needs(settings: Settings) -> None:
     """Import the modules only some runs need (a terminal's live line, --bwlimit, Document
     Management), which a plain run never loads (start-up time). Blocking: in a worker thread,
@@ -90,7 +95,7 @@ def import_what_it_needs(settings: Settings) -> None:
         names += ["rich.console", "rich.live", "rich.text"]
     if settings.bwlimit:
         names.append("aiolimiter")
-    if settings.attach and settings.destination == "document-management":
+    if places_in_document_management(settings):
         names += [
             "bulkupload.destinations.document_management",
             "bulkupload.destinations.pdm_setup",
@@ -147,7 +152,7 @@ async def destination_for(
 ) -> Destination:
     if not settings.attach:
         return StorageOnly(settings.target)
-    if settings.destination == "document-management":
+    if places_in_document_management(settings):
         # Imported here: the Document Management modules are a tenth of a plain run's start-up.
         from .destinations.document_management import DocumentManagement
         from .destinations.pdm_setup import document_management

@@ -147,14 +147,26 @@ def test_a_short_read_goes_to_the_reader_pool(
 
 
 @needs_nowait
-def test_a_filesystem_that_refuses_is_read_in_workers_from_then_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("call", "error", "keeps_device"),
+    [
+        # The filesystem refuses RWF_NOWAIT: its files go to workers from then on.
+        ("preadv", OSError(errno.EOPNOTSUPP, "Operation not supported"), False),
+        # Another process's lease: the non-blocking open says EAGAIN; only this file goes.
+        ("open", BlockingIOError(errno.EAGAIN, "Resource unavailable"), True),
+    ],
+)
+def test_what_the_loop_cannot_read_goes_to_the_reader_pool(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    call: str,
+    error: OSError,
+    keeps_device: bool,
 ) -> None:
     entry, _, reads = cached_file(tmp_path)
-
-    os_raises(monkeypatch, OSError(errno.EOPNOTSUPP, "Operation not supported"))
+    os_raises(monkeypatch, error, call)
     assert reads.read(entry, 0, entry.size) is None
-    assert not reads.takes(entry, entry.size)
+    assert reads.takes(entry, entry.size) is keeps_device
 
 
 @needs_nowait
@@ -202,16 +214,6 @@ def test_a_file_on_another_device_than_listed_goes_to_the_reader_pool(tmp_path: 
     elsewhere = replace(entry, dev=entry.dev + 1)  # a filesystem mounted over it since the walk
     reads = CachedReads(LocalMounts(frozenset({elsewhere.dev})))
     assert reads.read(elsewhere, 0, entry.size) is None
-
-
-@needs_nowait
-def test_a_lease_held_elsewhere_sends_the_open_to_the_reader_pool(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    entry, _, reads = cached_file(tmp_path)
-    # What a non-blocking open meets under another process's lease.
-    os_raises(monkeypatch, BlockingIOError(errno.EAGAIN, "Resource unavailable"), "open")
-    assert reads.read(entry, 0, entry.size) is None
 
 
 @needs_nowait
