@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ __all__ = ["Backlog", "Control", "Stage"]
 
 
 class Backlog:
-    """Files stored (and checkpointed) but not yet placed. Senders wait for room before they
-    take their next file, so transfers never run ahead of placing by more than `limit` (plus a
-    file per sender); a stored file itself never waits to be checkpointed, so a crash at any
-    moment leaves every stored file known to the state as stored, not placed."""
+    """Files stored but not yet placed, counted from the moment their sender has stored them
+    (so a file waiting for, or in, the checkpoint counts too). Senders wait for room before
+    they take their next file, so stored-but-unplaced files never exceed `limit - 1` plus a
+    file per sender; a stored file itself never waits to be checkpointed, so a crash at any
+    moment leaves every stored file the state could learn of known as stored, not placed."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: float = math.inf) -> None:
         self.limit = limit
         self.count = 0
         self._room = anyio.Event()
@@ -114,7 +116,7 @@ class Stage:
     control: Control
     run_id: int
     # Stored files not yet placed; `run_stages` sets its limit from the destination's batch.
-    backlog: Backlog = field(default_factory=lambda: Backlog(1))
+    backlog: Backlog = field(default_factory=Backlog)
     # The API calls per second this run can keep up (its share of the limit the headers
     # reported), or None while unknown: what the plan's duration is computed from.
     api_rate: Callable[[], float | None] = lambda: None

@@ -53,7 +53,6 @@ async def checkpoint_stage(
             except Exception as exc:
                 stage.control.fail(as_state_error(exc))  # their lines come from the ledger
                 return
-            stage.backlog.add(len(batch))
             for item in batch:
                 placeable.send_nowait(item)
 

@@ -6,11 +6,11 @@
                      └───────────────────┴──────── results ───────────┴──────────┴─▶ record
 
 Memory does not grow with the tree: at most 4 walk batches, C planned files, no unused ticket
-beyond the C held by preparing workers, C stored files before the checkpoint, and after it
-the placing backlog (max(C, batch) + C: senders take no new file while it is full; the
-checkpoint itself never waits for placing), and one record batch. A stop (graceful, hard, or
-an error no file can get past) ends the stages; the record stage then gives every file found
-its line.
+beyond the C held by preparing workers, the placing backlog (stored, not yet placed, whether
+before or after the checkpoint: fewer than max(2 C, batch) + C, since senders take no new file
+while it is full; the checkpoint itself never waits for placing), and one record batch.
+A stop (graceful, hard, or an error no file can get past) ends the stages; the record stage
+then gives every file found its line.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
         # A batching destination's next batch fills while it places one: room for a batch.
         room = max(PLACING_PER_SLOT * concurrency, batch)
         stage.backlog.limit = room
-        # Senders keep the backlog within `room` (+ a file each), so this never fills up: the
-        # checkpoint never waits for placing, and no stored file goes unrecorded for long.
+        # Senders keep the backlog below `room` (+ a file each), so this stream holds no more:
+        # the checkpoint never waits for placing, and no stored file goes unrecorded for long.
         placeable_send, placeable_recv = anyio.create_memory_object_stream[Stored](math.inf)
         work.start_soon(checkpoint_stage, stage, stored_recv, placeable_send)
     else:  # nothing to place: a stored file is done, no checkpoint needed

@@ -87,7 +87,9 @@ async def send_stage(
             meter = Meter(stage.events)
             failure = functools.partial(_failed, ticket, meter)
             async with per_file(control, results, failure):
-                await stored.send(await deliver(stage, ticket, meter))
+                done = await deliver(stage, ticket, meter)
+                stage.backlog.add(1)  # stored, not placed: counts until a placer is done with it
+                await stored.send(done)
 
 
 def _failed(ticket: Ticket, meter: Meter, exc: BaseException) -> FileResult:
