@@ -170,8 +170,8 @@ async def test_a_part_replaced_while_being_folded_and_a_patch_waiting_for_the_fo
     assert upload.folding.stale
     etags.append(await put(v21, data, 1, pieces[1]))
     patch = asyncio.create_task(v21.patch(data["upload_id"], etags))
-    await asyncio.sleep(0.2)
-    assert not patch.done()  # the PATCH waits for the job in flight
+    await until(lambda: upload.folding.waiting == 1)  # the PATCH waits for the job in flight
+    assert not patch.done() and reads.calls == [[1]]  # ... and has read nothing itself
     release.set()
     status, answer = await patch
     assert (status, answer["data"]["status"]) == (200, "available")

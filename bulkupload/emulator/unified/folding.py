@@ -56,7 +56,11 @@ async def whole_digests(store: UnifiedStore, upload: UnifiedUpload) -> dict[str,
     if folding.task is not None:
         # Shielded: cancelling this PATCH must not cancel the job, whose thread would go on
         # feeding the digests while a new job fed them too.
-        await asyncio.shield(folding.task)
+        folding.waiting += 1
+        try:
+            await asyncio.shield(folding.task)
+        finally:
+            folding.waiting -= 1
     if folding.stale or folding.folded < len(parts):
         paths = [Path(str(part.path)) for part in parts]
         return await digests_of(paths, names)

@@ -69,6 +69,7 @@ class Folding:
     # hashes from the start.
     stale: bool = False
     task: asyncio.Task[None] | None = None  # the upload's one fold job in flight
+    waiting: int = 0  # completions (PATCH) waiting for that job to end
 
 
 @dataclass(slots=True)
