@@ -101,6 +101,8 @@ class Settings:
     folder: str = ""
     on_conflict: OnConflict = "version"
     attach: bool = True
+    # A census beside the run (a second, light walk) says what is left and how long it takes.
+    plan: bool = True
     state: Path = Path(DEFAULT_STATE)
     checksum: bool = False
     dry_run: bool = False

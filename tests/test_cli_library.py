@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -12,6 +12,8 @@ import pytest
 
 import bulkupload
 from bulkupload.emulator.server import RunningEmulator
+from bulkupload.models import WalkItem
+from bulkupload.pipeline import walking
 from tests.trees import make_tree, read_manifest
 
 
@@ -164,3 +166,26 @@ def test_the_library_leaves_the_host_programs_signal_handlers_alone(
     assert {term for term, _ in seen} == {host_handler}
     # SIGINT belongs to asyncio's own runner here (the host's loop): it must not change either.
     assert len({id(sigint) for _, sigint in seen}) == 1
+
+
+@pytest.mark.parametrize("plan", [True, False])
+async def test_no_plan_lists_source_once(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: bool
+) -> None:
+    """The plan is a second walk of SOURCE beside the run; without it, SOURCE is walked once
+    (a slow file share is listed once) and every file is still sent."""
+    expected = make_tree(tmp_path / "src", 12)
+    walks: list[object] = []
+    real = walking.walk_sources
+
+    def counted(settings: bulkupload.Settings) -> Iterator[WalkItem]:
+        walks.append(settings.sources)
+        return real(settings)
+
+    monkeypatch.setattr(walking, "walk_sources", counted)
+    outcome = await bulkupload.upload(settings_for(emulator, tmp_path, plan=plan))
+    assert outcome.tally.uploaded == len(expected) and outcome.tally.failed == 0
+    assert len(walks) == (2 if plan else 1)
+    assert (outcome.plan is not None) is plan
+    if outcome.plan is not None:
+        assert outcome.plan["files"] == len(expected)

@@ -197,3 +197,11 @@ def test_toml_takes_what_the_flags_take(tmp_path: Path) -> None:
     assert merged.segment_size == 8 << 20 and merged.checksum is False
     assert merged.progress == "plain" and merged.include == ("*.pdf",)
     assert merged.instruction_max_age == 600
+
+
+def test_no_plan_from_the_flag_or_the_file(tmp_path: Path) -> None:
+    assert settings("src", "--project", "1").plan is True
+    assert settings("src", "--project", "1", "--no-plan").plan is False
+    config = tmp_path / "bulkupload.toml"
+    config.write_text("project = 1\nno_plan = true\n")
+    assert settings("src", "--config", str(config)).plan is False

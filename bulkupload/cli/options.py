@@ -333,6 +333,16 @@ _ROWS: tuple[Option, ...] = (
         group=WINDOW,
     ),
     Option(
+        "no_plan",
+        ("--no-plan",),
+        Flag(),
+        "no plan: SOURCE is listed once, by the run itself (for a slow file share), and the "
+        "summary and --report say nothing of what is left",
+        default="a second, light walk beside the run counts the files, bytes and API calls "
+        "left and how long they take",
+        group=WINDOW,
+    ),
+    Option(
         "strict_extensions",
         ("--strict-extensions",),
         Flag(),

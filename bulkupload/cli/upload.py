@@ -92,6 +92,7 @@ OPTIONS = (
     "stop_grace",
     "api_share",
     "bwlimit",
+    "no_plan",
     "strict_extensions",
     "blocked_extensions",
 )
@@ -162,6 +163,7 @@ def settings_from(
     for name in ("follow_symlinks", "checksum", "dry_run"):
         values[name] = bool(pick(name, False))
     values["attach"] = not bool(pick("no_attach", False))
+    values["plan"] = not bool(pick("no_plan", False))
     values["progress"] = "none" if pick("quiet") else pick("progress", "auto")
     if (to := pick("to")) is not None:
         values["destination"] = to

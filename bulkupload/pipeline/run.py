@@ -88,7 +88,8 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     tickets_send, tickets_recv = anyio.create_memory_object_stream[Ticket](0)
     stored_send, stored_recv = anyio.create_memory_object_stream[Stored](concurrency)
     work.start_soon(walk_stage, stage, walked_send)
-    work.start_soon(census_stage, stage)
+    if stage.settings.plan:
+        work.start_soon(census_stage, stage)
     work.start_soon(plan_stage, stage, walked_recv, planned_send, results.clone())
     batch = stage.destination.max_batch
     room = concurrency  # nothing to place (storage only): a placer per slot, to hand results on
