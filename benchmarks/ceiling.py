@@ -1,4 +1,5 @@
-"""The ceiling: the same storage POSTs, instructions fetched beforehand, sent by one parallel curl.
+"""The ceiling: the same storage POSTs, instructions fetched beforehand, sent by one parallel curl
+(and, beside rclone, the same files PUT by curl: what S3's two ways cost the store).
 
 Create Upload calls happen first and are not timed; then one curl process (keep-alive, up to N
 transfers at once) sends every multipart POST from a config file, and only that is measured. It
@@ -34,6 +35,23 @@ def write_config(instructions: list[tuple[Path, dict[str, Any]]], config: Path) 
                 # --form-string: no @file / <file / ;type= interpretation of field values
                 out.write(f"form-string = {quote(f'{name}={value}')}\n")
             out.write(f"form = {quote(f'file=@{path}')}\n")
+            out.write('output = "/dev/null"\n')
+
+
+def write_put_config(
+    files: list[Path], endpoint: str, prefix: str, keys: tuple[str, str, str], config: Path
+) -> None:
+    """One S3 PUT per file to `endpoint/prefix/NAME`, signed by curl (`--aws-sigv4`) with
+    `keys` (access key, secret key, region): the same files as the POSTs, by S3's other way."""
+    access, secret, region = keys
+    with config.open("w") as out:
+        for index, path in enumerate(files):
+            if index:
+                out.write("next\n")
+            out.write(f"url = {quote(f'{endpoint}/{prefix}/{path.name}')}\n")
+            out.write(f"upload-file = {quote(str(path))}\n")
+            out.write(f"aws-sigv4 = {quote(f'aws:amz:{region}:s3')}\n")
+            out.write(f"user = {quote(f'{access}:{secret}')}\n")
             out.write('output = "/dev/null"\n')
 
 

@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bulkupload.emulator.config import EmulatorConfig
+
 from . import datasets, rclone
-from .ceiling import prepare, run_ceiling
+from .ceiling import fetch_instructions, prepare, run_ceiling, write_config, write_put_config
 from .harness import COMPANY_ID, PROJECT_ID, Emulator, Row, run_measured, startup_cpu
 
 RESULTS = Path(__file__).parent / "results" / "latest.md"
@@ -232,6 +234,40 @@ class Bench:
 
         return self._counted(client, run)
 
+    def curl_s3(self, files: list[Path], bucket: rclone.Bucket, label: str, method: str) -> Row:
+        """One curl, 32 transfers at once, straight to SeaweedFS: the v1 storage POSTs
+        (instructions fetched beforehand, untimed) or PUTs of the same files (`method`). No
+        MD5, no state: what any client storing that way could reach here."""
+        client = f"curl --parallel 32, S3 {method}s, {label}"
+
+        def run(scratch: Path) -> tuple[Row, str]:
+            config = scratch / "curl.cfg"
+            if method == "POST":
+                instructions = fetch_instructions(self.emulator, files, PROJECT_ID, COMPANY_ID)
+                write_config(instructions, config)
+                keys = {str(i["fields"]["key"]) for _, i in instructions}
+            else:
+                prefix = f"curl-put-{scratch.name}"
+                settings = EmulatorConfig()  # the benchmark's emulator keeps its default keys
+                signing = (settings.access_key, settings.secret_key, settings.region)
+                write_put_config(files, f"{bucket.endpoint}/{bucket.name}", prefix, signing, config)
+            emulator_cpu = self.emulator.cpu_seconds()
+            measured = run_ceiling(config, 32, scratch / "curl.log")
+            found = self.emulator.admin("GET", "/_emulator/objects")
+            if method == "POST":
+                done = [o for o in found if str(o["key"]) in keys]
+            else:
+                done = [o for o in found if str(o["key"]).startswith(prefix + "/")]
+            nbytes = sum(int(o["size"]) for o in done)
+            row = Row(client, len(done), nbytes, measured, api_calls=0, rate_limited=0)
+            row.note = "storage requests only, no MD5 or state" + (
+                "; Create Upload done beforehand, untimed" if method == "POST" else ""
+            )
+            row.extra["emulator_cpu_start"] = emulator_cpu
+            return row, "curl.log"
+
+        return self._counted(client, run)
+
     def rclone(self, source: Path, transfers: int, bucket: rclone.Bucket, label: str) -> Row:
         client = f"rclone copy --transfers {transfers}, {label}"
 
@@ -276,6 +312,9 @@ class Sizes:
         (2, datasets.GIB),
     )
     side_by_side_runs: int = 3  # each client this many times per data set; the median is shown
+    # Beside rclone, curl's POSTs and PUTs of the same files (up to BARE_MAX): what each of
+    # S3's two ways costs this store with a client that does nothing else.
+    s3_ceilings: bool = True
     # Each side-by-side run on a SeaweedFS of its own (3.7 s to start and stop); else one per
     # data set (quick mode: under two minutes).
     fresh_store_per_run: bool = True
@@ -297,6 +336,7 @@ QUICK = Sizes(
     side_by_side=((200, 64 * datasets.KIB), (16, 4 * datasets.MIB)),  # 1 GiB: full mode only
     side_by_side_runs=1,
     fresh_store_per_run=False,
+    s3_ceilings=False,
     rss_big=512 * datasets.MIB,
     rss_many=1500,
 )
@@ -428,6 +468,8 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         make = datasets.filled_files if size >= 256 * datasets.MIB else datasets.small_files
         files = make(data, count, size)
         clients = side_by_side_clients(data, label, size)  # +attach first, once
+        if sizes.s3_ceilings and size <= BARE_MAX:
+            clients += s3_ceilings(files, label)
         # SeaweedFS's bytes in RAM (/dev/shm) when they fit in 3 GiB: a fresh store holds one
         # copy of the data set and the warm-up file (the 1 GiB set: 3 GiB, in RAM since
         # 2026-12-05 12:51, on disk before); a shared one keeps every run's copy until it
@@ -453,7 +495,9 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "past 3 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
         "process; rclone's rows count the objects under its prefix in the bucket. +attach ran "
         "first, once; then bulkupload without attaching, bulkupload --api-version 2.1 "
-        "(--no-attach: its storage requests are PUTs), the bare aiohttp client "
+        "(--no-attach: its storage requests are PUTs, to the emulator's own storage: v2.1 parts "
+        "never reach SeaweedFS, so that row is not like for like with rclone's), the bare "
+        "aiohttp client "
         "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
         "uvloop: what a Python client making Procore's two requests cannot go below; files up "
         f"to {size_label(BARE_MAX)}) and rclone, {runs_text(sizes.side_by_side_runs)}, "
@@ -467,6 +511,12 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "others from memory. files/s "
         "counts each process from its start, so bulkupload's interpreter start-up (a few "
         "hundred ms) weighs on a quick run's small data sets; the full run's are the figures.",
+        "curl --parallel 32 (full mode, files up to "
+        f"{size_label(BARE_MAX)}): one curl process sends the same files straight to "
+        "SeaweedFS, as the v1 storage POSTs (instructions fetched beforehand, untimed) and as "
+        "S3 PUTs (signed by curl's --aws-sigv4), nothing else (no MD5, no state): what any "
+        "client storing each way could reach on this machine and store. The two differ by "
+        "the store's cost of each way, not by the client.",
         "+attach rows here are a floor, not the client's speed: with SeaweedFS the emulator "
         "learns what was stored by listing the bucket (every object so far, 1,000 a page) "
         "before an API call other than Create Upload; concurrent calls share a listing, but "
@@ -493,13 +543,22 @@ def side_by_side_clients(data: Path, label: str, size: int) -> list[Client]:
     clients = [
         ours("bulkupload -j32 +attach", attach=True),
         ours("bulkupload -j32"),
-        # v2.1 stores by presigned PUTs, as rclone does (v1's storage request is a POST).
+        # v2.1 stores by presigned PUTs, but to the emulator's own storage (the emulator keeps
+        # v2.1 parts itself in every mode): shown beside, not like for like with rclone.
         ours("bulkupload -j32 --api-version 2.1", flags=V21),
     ]
     if size <= BARE_MAX:
         clients.append(lambda bench, _: bench.bare(data, 32, label))
     clients.append(lambda bench, bucket: bench.rclone(data, 32, bucket, label))
     return clients
+
+
+def s3_ceilings(files: list[Path], label: str) -> list[Client]:
+    """curl sending the v1 storage POSTs of `files`, and curl PUTting the same files."""
+    return [
+        lambda bench, bucket: bench.curl_s3(files, bucket, label, "POST"),
+        lambda bench, bucket: bench.curl_s3(files, bucket, label, "PUT"),
+    ]
 
 
 def fresh_store(
@@ -714,13 +773,19 @@ def rclone_targets(scenario: Scenario) -> list[Target]:
         if v21:
             share = v21.files_per_s / max(theirs.files_per_s, 1e-9)
             detail += (
-                f"; v2.1 (PUTs) {v21.files_per_s:.3g} files/s ({share:.2f}x, a floor: the "
-                "emulator lists the bucket before each Complete)"
+                f"; v2.1 {v21.files_per_s:.3g} files/s ({share:.2f}x; not like for like: "
+                "its PUTs go to the emulator's own storage, not SeaweedFS, and the emulator "
+                "lists the bucket before each Complete)"
             )
         bare = scenario.row(f"bare aiohttp -j32, {label}")
         if bare:
             share = bare.files_per_s / max(theirs.files_per_s, 1e-9)
             detail += f"; bare aiohttp client {bare.files_per_s:.3g} files/s ({share:.2f}x)"
+        for method in ("POST", "PUT"):
+            curl = scenario.row(f"curl --parallel 32, S3 {method}s, {label}")
+            if curl:
+                share = curl.files_per_s / max(theirs.files_per_s, 1e-9)
+                detail += f"; curl's {method}s {curl.files_per_s:.3g} files/s ({share:.2f}x)"
         threshold = 0.85 if label == "64 KiB" else 1.0
         name = f"8. vs rclone, {label}: bulkupload -j32 / rclone --transfers 32 files/s"
         found.append(Target(name, ratio, threshold, detail))
