@@ -469,7 +469,7 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         files = make(data, count, size)
         clients = side_by_side_clients(data, label, size)  # +attach first, once
         if sizes.s3_ceilings and size <= BARE_MAX:
-            clients += s3_ceilings(files, label)
+            clients[-1:-1] = s3_ceilings(files, label)  # before rclone, which is shown first
         # SeaweedFS's bytes in RAM (/dev/shm) when they fit in 3 GiB: a fresh store holds one
         # copy of the data set and the warm-up file (the 1 GiB set: 3 GiB, in RAM since
         # 2026-12-05 12:51, on disk before); a shared one keeps every run's copy until it

@@ -7,8 +7,8 @@
 
 Memory does not grow with the tree: at most 4 walk batches, C planned files, no unused ticket
 beyond the C held by preparing workers, the placing backlog (stored, not yet placed, whether
-before or after the checkpoint: fewer than max(2 C, batch) + C, since senders take no new file
-while it is full; the checkpoint itself never waits for placing), and one record batch.
+before or after the checkpoint: fewer than max(2 C, 2 batches) + C, since senders take no new
+file while it is full; the checkpoint itself never waits for placing), and one record batch.
 A stop (graceful, hard, or an error no file can get past) ends the stages; the record stage
 then gives every file found its line.
 """
@@ -94,8 +94,10 @@ def _start(stage: Stage, work: TaskGroup, results: MemoryObjectSendStream[FileRe
     batch = stage.destination.max_batch
     room = concurrency  # nothing to place (storage only): a placer per slot, to hand results on
     if stage.destination.places:
-        # A batching destination's next batch fills while it places one: room for a batch.
-        room = max(PLACING_PER_SLOT * concurrency, batch)
+        # One file at a time: PLACING_PER_SLOT files per slot, each in placement at once. In
+        # batches: one batch in placement while the next fills (with room for one batch only,
+        # the senders stopped while a batch was placed: sending and placing took turns).
+        room = max(PLACING_PER_SLOT * concurrency, 2 * batch if batch > 1 else 0)
         stage.backlog.limit = room
         # Senders keep the backlog below `room` (+ a file each), so this stream holds no more:
         # the checkpoint never waits for placing, and no stored file goes unrecorded for long.
