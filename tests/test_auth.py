@@ -24,12 +24,16 @@ class Login:
     expires_in: float = 5400
     issued: int = 0
     forms: list[dict[str, str]] = field(default_factory=list)
-    delay: float = 0.0
+    # When set, each answer waits for `gate`; `entered` is set once a request is in.
+    gate: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.forms.append(form)
-        await asyncio.sleep(self.delay)
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if form.get("client_secret") != SECRET or form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "invalid_client"}, status=401)
         self.issued += 1
@@ -81,9 +85,12 @@ async def test_concurrent_callers_share_one_fetch(
     login: tuple[Login, str, aiohttp.ClientSession],
 ) -> None:
     state, url, session = login
-    state.delay = 0.05
+    state.gate = asyncio.Event()
     creds = ClientCredentials(session, url, "id-1", SECRET)
-    tokens = await asyncio.gather(*(creds.token() for _ in range(20)))
+    callers = asyncio.gather(*(creds.token() for _ in range(20)))
+    await state.entered.wait()  # the first fetch is at the server, held: every caller has asked
+    state.gate.set()
+    tokens = await callers
     assert set(tokens) == {"token-1"}
     assert state.issued == 1
 
