@@ -85,11 +85,12 @@ class FileRange(Payload):
         self._head, self._tail = head, tail
         self._planned = planned
         self._reader, self._chunk_size = reader, chunk_size
-        # A small range it takes is read on the loop when its bytes are cached (open()); the
-        # worker that reads one it does not take tells it of the file's device (`learn`).
-        small = cached if cached is not None and length <= cached.max_size else None
-        self._cached = small if small is not None and small.takes(entry, length) else None
-        self._learner = small if self._cached is None else None
+        # A range `cached` takes (small, on a local device) is read on the loop when its bytes
+        # are cached (open()); the worker that reads a small one it does not take tells it of
+        # the file's device (`learn`).
+        self._cached = cached if cached is not None and cached.takes(entry, length) else None
+        small = cached is not None and length <= cached.max_size
+        self._learner = cached if small and self._cached is None else None
         self._throttle = throttle  # `--bwlimit`: each chunk waits for its bytes
         # A planned range is checked by SHA-256 and its MD5 is known: each byte is hashed once.
         self._md5 = hashlib.md5(usedforsecurity=False)
