@@ -25,7 +25,7 @@ from .faults import RANDOM_KEY, reset_connection
 from .rate_limits import Windows, rate_limit
 from .replies import api_error
 from .state import STATE_KEY
-from .uploads import add_upload_routes, create_upload
+from .uploads import add_upload_routes
 
 __all__ = [
     "API_STATE_KEY",
@@ -173,8 +173,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             response = refuse(*scoped)
         else:
             request["company_id"] = scoped
-            if request.match_info.route.handler is not create_upload:
-                await app[STATE_KEY].sync_storage()
             try:
                 response = await handler(request)
             except web.HTTPException as exc:

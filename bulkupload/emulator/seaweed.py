@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,13 @@ async def _wait_ready(seaweed: SeaweedFS, session: aiohttp.ClientSession) -> Non
 async def _s3_call(
     session: aiohttp.ClientSession, config: EmulatorConfig, method: str, url: str
 ) -> tuple[int, bytes]:
+    status, _, body = await _s3_request(session, config, method, url)
+    return status, body
+
+
+async def _s3_request(
+    session: aiohttp.ClientSession, config: EmulatorConfig, method: str, url: str
+) -> tuple[int, Mapping[str, str], bytes]:
     headers = sign_headers(
         method,
         url,
@@ -145,7 +153,7 @@ async def _s3_call(
         now=time.time(),
     )
     async with session.request(method, url, headers=headers) as response:
-        return response.status, await response.read()
+        return response.status, response.headers, await response.read()
 
 
 async def _create_bucket(
@@ -194,6 +202,24 @@ async def list_objects(seaweed: SeaweedFS, config: EmulatorConfig) -> list[Store
     return found
 
 
+async def head_object(
+    session: aiohttp.ClientSession,
+    seaweed: SeaweedFS,
+    config: EmulatorConfig,
+    bucket: str,
+    key: str,
+) -> StoredObject | None:
+    """One object as SeaweedFS has it (HeadObject: ETag = MD5 for a POSTed object), or None."""
+    path = f"{seaweed.endpoint}/{bucket}/{key}"
+    status, headers, _ = await _s3_request(session, config, "HEAD", path)
+    if status == 404:
+        return None
+    if status != 200:
+        raise RuntimeError(f"HeadObject {bucket}/{key}: {status}")
+    md5 = headers.get("ETag", "").strip('"')
+    return StoredObject(bucket, key, int(headers.get("Content-Length", 0)), md5, path)
+
+
 SEAWEED_KEY: web.AppKey[SeaweedFS] = web.AppKey("emulator_seaweedfs", SeaweedFS)
 
 
@@ -216,8 +242,16 @@ def attach_seaweedfs(app: web.Application) -> None:
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
         seaweed = await start_seaweedfs(config)
         app[SEAWEED_KEY] = seaweed
-        app[STATE_KEY].storage_sync = lambda: sync_from_seaweedfs(app)
-        yield
+        state = app[STATE_KEY]
+        state.storage_sync = lambda: sync_from_seaweedfs(app)
+        async with aiohttp.ClientSession() as session:
+
+            async def lookup(bucket: str, key: str) -> StoredObject | None:
+                return await head_object(session, seaweed, config, bucket, key)
+
+            state.storage_lookup = lookup
+            yield
+            state.storage_lookup = None
         await seaweed.stop()
 
     def sign(

@@ -33,15 +33,18 @@ class EmulatorState:
         self.upload_keys: dict[tuple[str, str], str] = {}  # (bucket, key) -> uuid
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.counters = Counters()
-        # Set when storage is external (SeaweedFS): refreshes `objects` and `UploadRecord.stored`.
+        # Set when storage is external (SeaweedFS): `storage_sync` lists every object (for the
+        # admin views), `storage_lookup` finds one (for an API call that names an upload).
         self.storage_sync: Callable[[], Awaitable[None]] | None = None
+        self.storage_lookup: Callable[[str, str], Awaitable[StoredObject | None]] | None = None
         self._sync_lock: asyncio.Lock | None = None
         self._synced_from = float("-inf")  # when the last finished sync started (monotonic)
         self.documents = DocumentsStore(self.clock, self.uploads)
         self.unified = UnifiedStore(self.clock)  # v2.1 uploads: a store of their own
 
     async def sync_storage(self) -> None:
-        """Bring `objects` and each upload's `stored` up to date (a no-op for local storage).
+        """Bring `objects` and each upload's `stored` up to date (a no-op for local storage):
+        for the admin views, which show every object; an API call looks up only its upload.
 
         A listing costs the bucket's size, so concurrent callers share one: a caller whose
         request came before a finished listing began is served by it (what it stored before
@@ -57,6 +60,18 @@ class EmulatorState:
             started = time.monotonic()
             await self.storage_sync()
             self._synced_from = started
+
+    async def look_up_stored(self, uuid: str | None) -> None:
+        """Learn whether upload `uuid` reached external storage before a file version takes
+        it: one lookup of its key, which costs the same however full the bucket is (a no-op
+        for local storage, where the storage POST itself records what it stored)."""
+        record = self.uploads.get(uuid) if uuid else None
+        if record is None or record.stored is not None or self.storage_lookup is None:
+            return
+        stored = await self.storage_lookup(record.bucket, record.key)
+        if stored is not None and record.stored is None:
+            self.objects[(stored.bucket, stored.key)] = stored
+            record.stored = stored
 
     def find_upload(self, uuid: str) -> UploadRecord | None:
         return self.uploads.get(uuid)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,6 +25,8 @@ from tests.e2e.test_document_management import (
 )
 from tests.e2e.test_nightly import assert_documents_hold, small_tree, state_report
 from tests.proxy import Proxy
+
+T = TypeVar("T")
 
 
 def test_placing_keeps_every_upload_within_its_24_hours_over_days_of_procores_time(
@@ -45,15 +48,17 @@ def test_placing_keeps_every_upload_within_its_24_hours_over_days_of_procores_ti
 
 
 class HoldingProxy(Proxy):
-    """Passes every call on, except attaching (`POST /rest/v1.0/files`), which it answers
-    503 with a long Retry-After: the run stores every file and then waits to place them."""
+    """Passes every call on, except placing's first (a POST to `held_path`: attaching, or a
+    batch's document uploads), which it answers 503 with a long Retry-After: the run stores
+    files and then waits to place them."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, held_path: str) -> None:
         self.held = 0
+        self.held_path = held_path
         super().__init__(upstream, before=self._hold)
 
     def _hold(self, request: web.Request) -> web.StreamResponse | None:
-        if request.method == "POST" and request.path.endswith("/rest/v1.0/files"):
+        if request.method == "POST" and request.path.endswith(self.held_path):
             self.held += 1
             return web.json_response({"errors": "busy"}, status=503, headers={"Retry-After": "120"})
         return None
@@ -61,6 +66,36 @@ class HoldingProxy(Proxy):
 
 def stored_md5s(runner: Runner) -> set[str]:
     return {o["md5"] for o in runner.emulator.objects()}
+
+
+def kill_when_stalled(
+    runner: Runner,
+    args: tuple[str, ...],
+    held_path: str,
+    stored: Callable[[], T],
+    *,
+    held: int = 1,
+) -> T:
+    """Run the CLI with placing's first call held (`held_path`) and SIGKILL it once `held`
+    calls were held and `stored` has not changed for a second; what `stored` saw then."""
+    env = {k: v for k, v in runner.env().items() if k != "BULKUPLOAD_INSTANT_RETRIES"}
+    with HoldingProxy(runner.emulator.base_url, held_path) as proxy:
+        proc = subprocess.Popen(
+            runner.command(*args, "--base-url", proxy.url),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        seen, still_since = stored(), time.monotonic()
+        while proxy.held < held or time.monotonic() - still_since < 1.0:  # until it stalls
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+            if (now := stored()) != seen:
+                seen, still_since = now, time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    return seen
 
 
 def test_sigkill_between_storing_and_placing_leaves_stored_not_attached(
@@ -72,23 +107,7 @@ def test_sigkill_between_storing_and_placing_leaves_stored_not_attached(
     src = tmp_path / "src"
     expected = small_tree(src, 60)
     args = (str(src), "--folder", "Killed", "-j", "4")
-    env = {k: v for k, v in runner.env().items() if k != "BULKUPLOAD_INSTANT_RETRIES"}
-    with HoldingProxy(runner.emulator.base_url) as proxy:
-        proc = subprocess.Popen(
-            runner.command(*args, "--base-url", proxy.url),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        seen, still_since = stored_md5s(runner), time.monotonic()
-        while proxy.held < 4 or time.monotonic() - still_since < 1.0:  # until it stalls
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-            if (now := stored_md5s(runner)) != seen:
-                seen, still_since = now, time.monotonic()
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait() == -signal.SIGKILL
+    seen = kill_when_stalled(runner, args, "/rest/v1.0/files", lambda: stored_md5s(runner), held=4)
     stored = {rel for rel, (md5, _) in expected.items() if md5 in seen}
     # Placing held, the transfers stopped at the backlog. A file counts in it from the moment
     # its sender stored it, and a sender takes a file only while fewer than its room (2 C) are
@@ -104,3 +123,28 @@ def test_sigkill_between_storing_and_placing_leaves_stored_not_attached(
     # Attached without sending the stored bytes again; only the rest were sent.
     assert runner.emulator.counters()["storage_requests"] == len(expected) - len(stored)
     assert_documents_hold(runner.emulator, "Killed", expected)
+
+
+def v21_stored(runner: Runner) -> int:
+    """v2.1 uploads whose every part has reached storage."""
+    return sum(1 for u in runner.emulator.v21_uploads() if u["parts_received"] == u["parts"])
+
+
+def test_document_management_sends_the_next_batch_while_one_is_placed(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Placing's first call for a batch (creating its document uploads) is held: the senders go
+    on storing the next batch meanwhile, then stop when the backlog holds two batches. A file
+    counts from the moment it is stored, and a sender takes one only while fewer than two
+    batches (200) are counted: at least 200 and at most 200 - 1 + C are stored."""
+    src = tmp_path / "src"
+    expected = drawings_tree(src, 260)
+    args = (str(src), *PDM, "--rules", str(write_rules(tmp_path)), "-j", "4")
+    seen = kill_when_stalled(
+        runner, args, "/document_management/document_uploads", lambda: v21_stored(runner)
+    )
+    print(f"stored while the first batch was held: {seen} of {len(expected)}")
+    assert 2 * 100 <= seen <= 2 * 100 - 1 + 4
+    result = runner(*args)
+    assert result.code == 0, result.stdout + result.stderr
+    assert_one_revision_each(runner.emulator, expected)

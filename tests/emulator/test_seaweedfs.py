@@ -58,3 +58,37 @@ async def test_seaweedfs_rejects_like_s3(seaweed_api: Api) -> None:
         session, upload.url, {**upload.fields, "x-amz-meta-extra": "1"}
     )
     assert (status, s3_code(text)) == (403, "AccessDenied")
+
+
+async def test_attach_looks_up_only_the_upload_it_names(seaweed_api: Api) -> None:
+    """Before a file version takes an upload, the emulator asks SeaweedFS for that one object
+    (not a listing of the bucket): refused while nothing is stored, taken once it is."""
+    first, second = await seaweed_api.create_upload(), await seaweed_api.create_upload()
+
+    async def attach(uuid: str, name: str) -> tuple[int, object]:
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("file[name]", name)
+        form.add_field("file[upload_uuid]", uuid)
+        async with seaweed_api.session.post(
+            seaweed_api.emulator.base_url + "/rest/v1.0/files",
+            data=form,
+            params={"project_id": "42"},
+            headers=seaweed_api.headers(),
+        ) as response:
+            return response.status, await response.json()
+
+    status, answer = await attach(first.uuid, "early.pdf")
+    assert status == 422, answer
+    data = b"looked up, not listed"
+    for upload in (first, second):
+        status_text = await post_form(seaweed_api.session, upload.url, upload.fields, data)
+        assert status_text[0] == 204, status_text[1]
+    status, answer = await attach(first.uuid, "plan.pdf")
+    assert status == 201, answer
+    uploads = seaweed_api.emulator.state.uploads
+    stored = uploads[first.uuid].stored
+    assert stored is not None and stored.md5 == hashlib.md5(data).hexdigest()
+    assert stored.size == len(data)
+    assert uploads[second.uuid].stored is None  # never named, so never looked up
+    tree = seaweed_api.emulator.admin_get("/_emulator/documents?project_id=42")
+    assert [(f["name"], f["md5"]) for f in tree["files"]] == [("plan.pdf", stored.md5)]

@@ -127,12 +127,14 @@ async def create_file(request: web.Request) -> web.Response:
     c = call_of(request)
     body = await params.body_of(request, "file")
     params.refuse_data_part(body)
+    upload_uuid = params.text(body.get("upload_uuid"), "upload_uuid") or ""
+    await request.app[STATE_KEY].look_up_stored(upload_uuid)
     created = c.store.create_file(
         c.space,
         c.identity,
         name=params.text(body.get("name"), "name") or "",
         parent_id=params.integer(body.get("parent_id"), "parent_id"),
-        upload_uuid=params.text(body.get("upload_uuid"), "upload_uuid") or "",
+        upload_uuid=upload_uuid,
         description=params.text(body.get("description"), "description") or "",
         unique_name=bool(params.flag(body.get("unique_name"), "unique_name")),
         private=bool(params.flag(body.get("explicit_permissions"), "explicit_permissions")),
@@ -159,6 +161,7 @@ async def update_file(request: web.Request) -> web.Response:
             release = True
         else:
             until = params.timestamp(raw, "checked_out_until")
+    await request.app[STATE_KEY].look_up_stored(params.text(body.get("upload_uuid"), "upload_uuid"))
     changes = FileChanges(
         name=params.text(body.get("name"), "name"),
         parent_id=params.integer(body.get("parent_id"), "parent_id"),
@@ -194,10 +197,12 @@ async def create_version(request: web.Request) -> web.Response:
     if file_id is None:
         raise rejected(400, "param is missing or the value is empty: file_id")
     file = c.store.file(c.space, file_id)
+    upload_uuid = params.text(body.get("upload_uuid"), "upload_uuid") or ""
+    await request.app[STATE_KEY].look_up_stored(upload_uuid)
     version = c.store.add_version(
         c.identity,
         file,
-        params.text(body.get("upload_uuid"), "upload_uuid") or "",
+        upload_uuid,
         params.text(body.get("notes"), "notes"),
         params.text(body.get("name"), "name"),
     )
