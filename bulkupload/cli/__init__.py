@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from .. import __version__
 from . import attach, report, upload
+from .collector import tune_collector
 from .failures import describe, report_failure
 from .malloc import limit_arenas
 from .options import GLOBAL, add_options
@@ -228,6 +229,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
 def main() -> None:
     """Console-script entry point."""
     limit_arenas()  # before any thread starts
+    tune_collector()  # after the imports, whose objects it freezes
     try:
         code = run()
     except KeyboardInterrupt:
