@@ -519,11 +519,11 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "the store's cost of each way, not by the client.",
         "+attach rows here are a floor, not the client's speed: with SeaweedFS the emulator "
         "asks it for the upload's object (a HEAD) before each attach, and Procore's side of "
-        "both API calls (the emulator, 0.5-0.7 ms of CPU a file) and that HEAD run on the "
-        "same two cores as the client and the store; rclone's rows make no API call. Until "
-        "2026-12-05 the emulator listed the whole bucket before every API call but Create "
-        "Upload (0.42-0.44x rclone at 64 KiB). Compare attaching on the emulator's own "
-        "storage in the first table.",
+        "both API calls (the emulator, 0.5-0.7 ms of CPU a file on the machine measured "
+        "first) and that HEAD share the machine's cores with the client and the store; "
+        "rclone's rows make no API call. Until 16:00 UTC on 2026-12-05 the emulator listed "
+        "the whole bucket before every API call but Create Upload (0.42-0.44x rclone at "
+        "64 KiB). Compare attaching on the emulator's own storage in the first table.",
     ]
     return scenario
 

@@ -1,5 +1,6 @@
-"""Python's cyclic garbage collector, set for a run: what the imports made is kept out of its
-passes, and the youngest generation is collected after 10,000 new container objects, not 700.
+"""Python's cyclic garbage collector, set for a run: what exists when the command starts (a
+plain run's imports) is kept out of its passes, and the youngest generation is collected after
+10,000 new container objects, not 700.
 
 A run's objects are freed by reference counting as it goes: in a run of 2,000 files the
 collector found 417-427 objects in cycles in all. With Python's defaults it still made 136-158

@@ -107,6 +107,7 @@ async def set_faults(request: web.Request) -> web.Response:
 
 async def expire_uploads(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
+    await state.sync_storage()  # with SeaweedFS, what was stored is known from its listing
     now = state.clock.now()
     expired = []
     for record in state.uploads.values():

@@ -29,6 +29,7 @@ from .sigv4 import PostRequest, presigned_post, sign_headers
 from .state import STATE_KEY
 
 READY_TIMEOUT = 60.0
+LOOKUP_TIMEOUT = aiohttp.ClientTimeout(total=30)  # one HEAD before an attach
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -214,10 +215,14 @@ async def head_object(
     status, headers, _ = await _s3_request(session, config, "HEAD", path)
     if status == 404:
         return None
-    if status != 200:
-        raise RuntimeError(f"HeadObject {bucket}/{key}: {status}")
-    md5 = headers.get("ETag", "").strip('"')
-    return StoredObject(bucket, key, int(headers.get("Content-Length", 0)), md5, path)
+    if status != 200 or "Content-Length" not in headers or "ETag" not in headers:
+        raise StorageTrouble(f"HeadObject {bucket}/{key}: {status} {dict(headers)}")
+    md5 = headers["ETag"].strip('"')
+    return StoredObject(bucket, key, int(headers["Content-Length"]), md5, path)
+
+
+class StorageTrouble(RuntimeError):
+    """SeaweedFS answered a lookup with neither the object nor its absence."""
 
 
 SEAWEED_KEY: web.AppKey[SeaweedFS] = web.AppKey("emulator_seaweedfs", SeaweedFS)
@@ -244,10 +249,14 @@ def attach_seaweedfs(app: web.Application) -> None:
         app[SEAWEED_KEY] = seaweed
         state = app[STATE_KEY]
         state.storage_sync = lambda: sync_from_seaweedfs(app)
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(timeout=LOOKUP_TIMEOUT) as session:
 
             async def lookup(bucket: str, key: str) -> StoredObject | None:
-                return await head_object(session, seaweed, config, bucket, key)
+                try:
+                    return await head_object(session, seaweed, config, bucket, key)
+                except (aiohttp.ClientError, TimeoutError, StorageTrouble) as exc:
+                    # Procore publishes 503 for this call: the client tries again later.
+                    raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from exc
 
             state.storage_lookup = lookup
             yield
