@@ -205,13 +205,24 @@ async def list_objects(seaweed: SeaweedFS, config: EmulatorConfig) -> list[Store
 
 async def head_object(
     session: aiohttp.ClientSession,
-    seaweed: SeaweedFS,
+    endpoint: str,
     config: EmulatorConfig,
     bucket: str,
     key: str,
 ) -> StoredObject | None:
-    """One object as SeaweedFS has it (HeadObject: ETag = MD5 for a POSTed object), or None."""
-    path = f"{seaweed.endpoint}/{bucket}/{key}"
+    """One object as SeaweedFS has it (HeadObject: ETag = MD5 for a POSTed object), or None.
+    Any other answer, a failed connection or a timeout is Procore's published 503 for the API
+    call that asked: the client tries again later."""
+    try:
+        return await _head(session, endpoint, config, bucket, key)
+    except (aiohttp.ClientError, TimeoutError, StorageTrouble) as exc:
+        raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from exc
+
+
+async def _head(
+    session: aiohttp.ClientSession, endpoint: str, config: EmulatorConfig, bucket: str, key: str
+) -> StoredObject | None:
+    path = f"{endpoint}/{bucket}/{key}"
     status, headers, _ = await _s3_request(session, config, "HEAD", path)
     if status == 404:
         return None
@@ -252,11 +263,7 @@ def attach_seaweedfs(app: web.Application) -> None:
         async with aiohttp.ClientSession(timeout=LOOKUP_TIMEOUT) as session:
 
             async def lookup(bucket: str, key: str) -> StoredObject | None:
-                try:
-                    return await head_object(session, seaweed, config, bucket, key)
-                except (aiohttp.ClientError, TimeoutError, StorageTrouble) as exc:
-                    # Procore publishes 503 for this call: the client tries again later.
-                    raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from exc
+                return await head_object(session, seaweed.endpoint, config, bucket, key)
 
             state.storage_lookup = lookup
             yield
