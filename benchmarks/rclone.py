@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,12 @@ class Bucket:
 
     endpoint: str
     name: str
+
+    @property
+    def keys(self) -> tuple[str, str, str]:
+        """(access key, secret key, region): the benchmark's emulator keeps its defaults."""
+        config = EmulatorConfig()
+        return config.access_key, config.secret_key, config.region
 
 
 def missing() -> str:
@@ -53,7 +60,7 @@ def warm_bucket(emulator: Emulator, sample: Path) -> Bucket:
 def copy(source: Path, bucket: Bucket, prefix: str, transfers: int, scratch: Path) -> Measured:
     """Time `rclone copy SOURCE :s3:BUCKET/PREFIX --transfers N` with rclone's defaults
     otherwise (single PUTs up to 200 MiB, multipart above, 4 parts of 5 MiB at once per file)."""
-    keys = EmulatorConfig()  # the benchmark's emulator keeps its default storage keys
+    access, secret, region = bucket.keys
     config = scratch / "rclone.conf"
     config.touch()
     # AWS_CA_BUNDLE (set on some machines) makes rclone's S3 client refuse its own transport,
@@ -67,17 +74,20 @@ def copy(source: Path, bucket: Bucket, prefix: str, transfers: int, scratch: Pat
         f":s3:{bucket.name}/{prefix}",
         *["--transfers", str(transfers)],
         *["--s3-provider", "SeaweedFS", "--s3-endpoint", bucket.endpoint],
-        *["--s3-access-key-id", keys.access_key, "--s3-secret-access-key", keys.secret_key],
-        *["--s3-region", keys.region, "--s3-no-check-bucket"],
+        *["--s3-access-key-id", access, "--s3-secret-access-key", secret],
+        *["--s3-region", region, "--s3-no-check-bucket"],
     ]
     return run_measured(command, env, scratch / "rclone.log")
 
 
 def stored(emulator: Emulator, prefix: str) -> tuple[int, int]:
     """(objects, bytes) under `prefix/` in SeaweedFS, as the emulator lists them."""
+    return stored_where(emulator, lambda key: key.startswith(prefix + "/"))
+
+
+def stored_where(emulator: Emulator, wanted: Callable[[str], bool]) -> tuple[int, int]:
+    """(objects, bytes) of the `wanted` keys in SeaweedFS, as the emulator lists them."""
     found = [
-        int(o["size"])
-        for o in emulator.admin("GET", "/_emulator/objects")
-        if str(o["key"]).startswith(prefix + "/")
+        int(o["size"]) for o in emulator.admin("GET", "/_emulator/objects") if wanted(str(o["key"]))
     ]
     return len(found), sum(found)

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulkupload.emulator.config import EmulatorConfig
-
 from . import datasets, rclone
 from .ceiling import fetch_instructions, prepare, run_ceiling, write_config, write_put_config
 from .harness import COMPANY_ID, PROJECT_ID, Emulator, Row, run_measured, startup_cpu
@@ -248,18 +246,15 @@ class Bench:
                 keys = {str(i["fields"]["key"]) for _, i in instructions}
             else:
                 prefix = f"curl-put-{scratch.name}"
-                settings = EmulatorConfig()  # the benchmark's emulator keeps its default keys
-                signing = (settings.access_key, settings.secret_key, settings.region)
-                write_put_config(files, f"{bucket.endpoint}/{bucket.name}", prefix, signing, config)
+                url = f"{bucket.endpoint}/{bucket.name}"
+                write_put_config(files, url, prefix, bucket.keys, config)
             emulator_cpu = self.emulator.cpu_seconds()
             measured = run_ceiling(config, 32, scratch / "curl.log")
-            found = self.emulator.admin("GET", "/_emulator/objects")
             if method == "POST":
-                done = [o for o in found if str(o["key"]) in keys]
+                done, nbytes = rclone.stored_where(self.emulator, keys.__contains__)
             else:
-                done = [o for o in found if str(o["key"]).startswith(prefix + "/")]
-            nbytes = sum(int(o["size"]) for o in done)
-            row = Row(client, len(done), nbytes, measured, api_calls=0, rate_limited=0)
+                done, nbytes = rclone.stored(self.emulator, prefix)
+            row = Row(client, done, nbytes, measured, api_calls=0, rate_limited=0)
             row.note = "storage requests only, no MD5 or state" + (
                 "; Create Upload done beforehand, untimed" if method == "POST" else ""
             )

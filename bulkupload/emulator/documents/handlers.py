@@ -161,12 +161,13 @@ async def update_file(request: web.Request) -> web.Response:
             release = True
         else:
             until = params.timestamp(raw, "checked_out_until")
-    await request.app[STATE_KEY].look_up_stored(params.text(body.get("upload_uuid"), "upload_uuid"))
+    upload_uuid = params.text(body.get("upload_uuid"), "upload_uuid")
+    await request.app[STATE_KEY].look_up_stored(upload_uuid)
     changes = FileChanges(
         name=params.text(body.get("name"), "name"),
         parent_id=params.integer(body.get("parent_id"), "parent_id"),
         description=params.text(body.get("description"), "description"),
-        upload_uuid=params.text(body.get("upload_uuid"), "upload_uuid"),
+        upload_uuid=upload_uuid,
         private=params.flag(body.get("explicit_permissions"), "explicit_permissions"),
         is_tracked=params.flag(body.get("is_tracked"), "is_tracked"),
         checkout_until=until,
