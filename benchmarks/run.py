@@ -490,8 +490,10 @@ def side_by_side(work: Path, sizes: Sizes) -> Scenario:
         "past 3 GiB. 'emulator CPU' includes SeaweedFS, the emulator's child "
         "process; rclone's rows count the objects under its prefix in the bucket. +attach ran "
         "first, once; then bulkupload without attaching, bulkupload --api-version 2.1 "
-        "(--no-attach: its storage requests are PUTs, to the emulator's own storage: v2.1 parts "
-        "never reach SeaweedFS, so that row is not like for like with rclone's), the bare "
+        "(--no-attach: its parts are PUT to SeaweedFS by its own presigned UploadPart URLs, in "
+        "a multipart upload the emulator starts at Create and completes at the PATCH, S3's "
+        "CreateMultipartUpload, ListParts and CompleteMultipartUpload on the same cores; until "
+        "2026-12-05 they went to the emulator's own storage, not like for like), the bare "
         "aiohttp client "
         "(benchmarks/bare.py: Create Upload, MD5 and the POST per file and nothing else, on "
         "uvloop: what a Python client making Procore's two requests cannot go below; files up "
@@ -540,8 +542,8 @@ def side_by_side_clients(data: Path, label: str, size: int) -> list[Client]:
     clients = [
         ours("bulkupload -j32 +attach", attach=True),
         ours("bulkupload -j32"),
-        # v2.1 stores by presigned PUTs, but to the emulator's own storage (the emulator keeps
-        # v2.1 parts itself in every mode): shown beside, not like for like with rclone.
+        # v2.1 stores by SeaweedFS's own presigned UploadPart PUTs (an S3 multipart upload
+        # the emulator starts and completes): S3's other way, rclone's, beside v1's POSTs.
         ours("bulkupload -j32 --api-version 2.1", flags=V21),
     ]
     if size <= BARE_MAX:
@@ -769,10 +771,7 @@ def rclone_targets(scenario: Scenario) -> list[Target]:
         v21 = scenario.row(f"bulkupload -j32 --api-version 2.1, {label}")
         if v21:
             share = v21.files_per_s / max(theirs.files_per_s, 1e-9)
-            detail += (
-                f"; v2.1 {v21.files_per_s:.3g} files/s ({share:.2f}x; not like for like: "
-                "its PUTs go to the emulator's own storage, not SeaweedFS)"
-            )
+            detail += f"; v2.1 {v21.files_per_s:.3g} files/s ({share:.2f}x, PUTs to SeaweedFS)"
         bare = scenario.row(f"bare aiohttp -j32, {label}")
         if bare:
             share = bare.files_per_s / max(theirs.files_per_s, 1e-9)

@@ -24,12 +24,15 @@ from aiohttp import web
 
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
 from .core import StoredObject
+from .seaweed_parts import SeaweedParts, s3_headers
 from .signers import SIGNER_KEY
-from .sigv4 import PostRequest, presigned_post, sign_headers
+from .sigv4 import PostRequest, presigned_post
 from .state import STATE_KEY
 
 READY_TIMEOUT = 60.0
 LOOKUP_TIMEOUT = aiohttp.ClientTimeout(total=30)  # one HEAD before an attach
+# v2.1's S3 calls; reading a completed object back may take long, but never 30 s without a byte.
+PARTS_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=30)
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -145,14 +148,7 @@ async def _s3_call(
 async def _s3_request(
     session: aiohttp.ClientSession, config: EmulatorConfig, method: str, url: str
 ) -> tuple[int, Mapping[str, str], bytes]:
-    headers = sign_headers(
-        method,
-        url,
-        access_key=config.access_key,
-        secret_key=config.secret_key,
-        region=config.region,
-        now=time.time(),
-    )
+    headers = s3_headers(config, method, url)
     async with session.request(method, url, headers=headers) as response:
         return response.status, response.headers, await response.read()
 
@@ -266,7 +262,12 @@ def attach_seaweedfs(app: web.Application) -> None:
                 return await head_object(session, seaweed.endpoint, config, bucket, key)
 
             state.storage_lookup = lookup
-            yield
+            async with aiohttp.ClientSession(timeout=PARTS_TIMEOUT) as parts_session:
+                parts = SeaweedParts(parts_session, seaweed.endpoint, config)
+                state.unified.remote = parts
+                yield
+                state.unified.remote = None
+                await asyncio.gather(*parts.background, return_exceptions=True)
             state.storage_lookup = None
         await seaweed.stop()
 

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -118,27 +119,11 @@ def sign_headers(
     stamp = amz_date(now)
     payload_hash = hashlib.sha256(payload).hexdigest()
     headers = {"host": parts.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": stamp}
-    query = sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-    canonical_query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
-        for k, v in query
-    )
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(
-        [
-            method,
-            urllib.parse.quote(parts.path or "/", safe="/-_.~"),
-            canonical_query,
-            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
-            signed,
-            payload_hash,
-        ]
-    )
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
-    to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    signature = hmac.new(
-        signing_key(secret_key, stamp[:8], region), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    signed, signature = _signature(
+        method, parts.path, query, headers, payload_hash, secret_key, stamp, scope
+    )
     return {
         "x-amz-content-sha256": payload_hash,
         "x-amz-date": stamp,
@@ -147,3 +132,70 @@ def sign_headers(
             f"Signature={signature}"
         ),
     }
+
+
+def presign_url(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: float,
+    expires_in: int,
+) -> str:
+    """A SigV4 query-string presigned URL (S3's presigned PUT): the request must carry exactly
+    `headers` (signed with the host; the payload is not signed) before `expires_in` seconds."""
+    parts = urllib.parse.urlsplit(url)
+    stamp = amz_date(now)
+    scope = f"{stamp[:8]}/{region}/s3/aws4_request"
+    lowered = {name.lower(): value.strip() for name, value in headers.items()}
+    lowered["host"] = parts.netloc
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query += [
+        ("X-Amz-Algorithm", ALGORITHM),
+        ("X-Amz-Credential", f"{access_key}/{scope}"),
+        ("X-Amz-Date", stamp),
+        ("X-Amz-Expires", str(expires_in)),
+        ("X-Amz-SignedHeaders", ";".join(sorted(lowered))),
+    ]
+    _, signature = _signature(
+        method, parts.path, query, lowered, "UNSIGNED-PAYLOAD", secret_key, stamp, scope
+    )
+    query.append(("X-Amz-Signature", signature))
+    return urllib.parse.urlunsplit(parts._replace(query=_canonical_query(query)))
+
+
+def _canonical_query(query: list[tuple[str, str]]) -> str:
+    return "&".join(
+        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+        for k, v in sorted(query)
+    )
+
+
+def _signature(
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    payload_hash: str,
+    secret_key: str,
+    stamp: str,
+    scope: str,
+) -> tuple[str, str]:
+    """(signed header names, hex signature) of a canonical request under `scope`."""
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(
+        [
+            method,
+            urllib.parse.quote(path or "/", safe="/-_.~"),
+            _canonical_query(query),
+            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+            signed,
+            payload_hash,
+        ]
+    )
+    to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = signing_key(secret_key, stamp[:8], scope.split("/")[1])
+    return signed, hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()

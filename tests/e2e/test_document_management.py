@@ -8,6 +8,7 @@ emulator's views of its containers, revisions and document uploads.
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 import signal
 import subprocess
@@ -177,6 +178,25 @@ def test_a_tree_with_rules_and_a_sidecar_becomes_revisions(runner: Runner, tmp_p
     result = runner(str(src), *flags)
     assert result.code == 0, result.stdout + result.stderr
     assert api_calls(runner.emulator) == before
+
+
+@pytest.mark.seaweedfs
+def test_revisions_from_parts_a_real_s3_seaweedfs_holds(
+    seaweed_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The same placing when SeaweedFS holds the v2.1 parts (its own presigned UploadPart URLs)."""
+    runner = Runner(seaweed_emulator, tmp_path)
+    src = tmp_path / "src"
+    expected = drawings_tree(src, 40, seed=11)
+    result = runner(str(src), *PDM, "--rules", str(write_rules(tmp_path)))
+    assert result.code == 0, result.stdout + result.stderr
+    lines = read_manifest(runner.manifest)
+    assert len(lines) == 40 and {r["status"] for r in lines} == {"uploaded"}
+    held = by_file(seaweed_emulator)
+    for rel, meta in expected.items():
+        [rev] = held[rel.rsplit("/", 1)[1]]
+        assert manual_fields(rev) == meta, rel
+        assert rev["md5"] == hashlib.md5((src / rel).read_bytes()).hexdigest()
 
 
 def test_a_dry_run_lists_every_metadata_problem_and_creates_nothing(

@@ -6,12 +6,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
-import aiohttp
-import pytest
 from emulator_testkit import Api, s3_code
 from unified_testkit import BIG, Unified, create_body
-
-from bulkupload.emulator.server import RunningEmulator
 
 
 def etag_of(data: bytes) -> str:
@@ -155,17 +151,3 @@ async def test_storage_faults_apply_to_part_puts(api: Api) -> None:
     assert status == 200, shown
     status, text, _ = await v21.put(shown["data"]["segments"][0], b"abcd")
     assert status == 200, text
-
-
-@pytest.mark.seaweedfs
-async def test_with_seaweedfs_parts_go_to_the_emulators_own_storage(
-    seaweed_emulator: RunningEmulator, http: aiohttp.ClientSession
-) -> None:
-    api = Api(seaweed_emulator, http)
-    await api.login()
-    v21 = Unified(api)
-    data = await v21.start([b"abc"])
-    assert data["segments"][0]["url"].startswith(seaweed_emulator.base_url + "/")
-    etags = await v21.send(data, [b"abc"])
-    status, done = await v21.patch(data["upload_id"], etags)
-    assert (status, done["data"]["status"]) == (200, "available")

@@ -7,8 +7,8 @@ progress (`receiving`) or keeps the parts as the object's pieces and checks the 
 digests (mostly computed in the background as the parts arrived); status GETs renew part URLs
 while parts may arrive and end the emulated malware scan after `v21_scan_polls`.
 Only the creating identity may use an upload, in the scope it was created in; one left
-unassociated 24 h after creation is deleted for good. Parts stay in the emulator's own storage
-whatever `--storage` says (SeaweedFS mode included).
+unassociated 24 h after creation is deleted for good. With `--storage seaweedfs` the parts go to
+SeaweedFS instead, by its own presigned UploadPart URLs (`remote`, `seaweed_parts`).
 
 This package's top level exports only the data (no `EmulatorState`), so the state can build
 its store without an import cycle; `routes.add_unified_routes` plugs the rest into an app.

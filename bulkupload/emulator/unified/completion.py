@@ -15,9 +15,11 @@ from .folding import whole_digests
 from .model import (
     AVAILABLE,
     FAILED,
+    OPEN,
     RECEIVING,
     SCANNING,
     AssembledObject,
+    UnifiedStore,
     UnifiedUpload,
     UploadError,
     remove_files,
@@ -45,14 +47,30 @@ def etag_problems(upload: UnifiedUpload, part_etags: list[str | None]) -> list[D
     return problems
 
 
+async def receive_etags(store: UnifiedStore, upload: UnifiedUpload) -> None:
+    """The ETags of the parts a real S3 holds for the upload, as if each PUT had been seen."""
+    assert store.remote is not None and upload.remote is not None
+    held = await store.remote.etags(upload.remote)
+    if upload.status in OPEN:  # not completed by another PATCH meanwhile
+        for number, part in enumerate(upload.parts, start=1):
+            part.etag = held.get(number)
+
+
 async def record_progress(app: web.Application, upload: UnifiedUpload, complete: bool) -> None:
     """Accepted ETags: partial progress, or (all given) the upload is complete."""
     if not complete:
         upload.status = RECEIVING
         return
     # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
-    upload.status = SCANNING
-    digests = await whole_digests(app[STATE_KEY].unified, upload)
+    was, upload.status = upload.status, SCANNING
+    store = app[STATE_KEY].unified
+    if store.remote is not None and upload.remote is not None:
+        try:
+            await store.remote.finish(upload.remote, [str(part.etag) for part in upload.parts])
+        except BaseException:
+            upload.status = was  # S3 did not take it: the client may PATCH again
+            raise
+    digests = await whole_digests(store, upload)
     pieces = tuple(str(part.path) for part in upload.parts)
     for part in upload.parts:
         part.path = None  # the object's now: its files go with it
@@ -63,7 +81,7 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
     wrong = [name for name, want in given.items() if want is not None and want != digests[name]]
     if wrong:
         message = f"The file's {' and '.join(wrong)} is not the one given at create."
-        _fail(upload, UploadError("checksum_mismatch", message, retryable=False))
+        _fail(store, upload, UploadError("checksum_mismatch", message, retryable=False))
         return
     faults = app[FAULTS_KEY]
     if faults.scan_failed and app[RANDOM_KEY].random() < faults.scan_failed:
@@ -71,29 +89,31 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
         upload.scan_verdict = _scan_error(retryable=faults.scan_retryable)
     upload.scan_polls_left = app[CONFIG_KEY].v21_scan_polls
     if not upload.scan_polls_left:
-        _end_scan(upload)
+        _end_scan(store, upload)
 
 
-def poll(upload: UnifiedUpload) -> None:
+def poll(store: UnifiedStore, upload: UnifiedUpload) -> None:
     """A status GET: the scan of a completed upload ends once enough of them have been made."""
     if upload.status != SCANNING or upload.stored is None:
         return  # not complete, or still being hashed (the completing PATCH has not returned)
     if upload.scan_polls_left:
         upload.scan_polls_left -= 1
     else:
-        _end_scan(upload)
+        _end_scan(store, upload)
 
 
-def _end_scan(upload: UnifiedUpload) -> None:
+def _end_scan(store: UnifiedStore, upload: UnifiedUpload) -> None:
     if upload.scan_verdict is None:
         upload.status = AVAILABLE
     else:
-        _fail(upload, upload.scan_verdict)
+        _fail(store, upload, upload.scan_verdict)
 
 
-def _fail(upload: UnifiedUpload, error: UploadError) -> None:
+def _fail(store: UnifiedStore, upload: UnifiedUpload, error: UploadError) -> None:
     """A failed upload keeps its digests for inspection; its bytes are of no use to anyone."""
     upload.status, upload.error = FAILED, error
+    if store.remote is not None and upload.remote is not None:
+        store.remote.discard(upload.remote, completed=True)
     remove_files(upload.stored.pieces if upload.stored else ())
 
 

@@ -51,6 +51,8 @@ async def whole_digests(store: UnifiedStore, upload: UnifiedUpload) -> dict[str,
     names = wanted(upload)
     if not names:
         return {}
+    if store.remote is not None and upload.remote is not None:
+        return await store.remote.digests(upload.remote, names)  # S3 has the bytes: read back
     folding = upload.folding
     _start(store, upload)  # every part is there: the job takes in all that is left
     if folding.task is not None:
@@ -82,8 +84,11 @@ async def fill_digests(store: UnifiedStore) -> None:
         if stored is None or (stored.md5 is not None and stored.sha256 is not None):
             continue
         try:
-            found = await digests_of([Path(p) for p in stored.pieces], ("md5", "sha256"))
-        except OSError:  # deleted meanwhile (a failed scan, the 24 h deadline)
+            if store.remote is not None and upload.remote is not None:
+                found = await store.remote.digests(upload.remote, ("md5", "sha256"))
+            else:
+                found = await digests_of([Path(p) for p in stored.pieces], ("md5", "sha256"))
+        except (OSError, web.HTTPException):  # deleted meanwhile (a failed scan, the deadline)
             continue
         stored.md5, stored.sha256 = found["md5"], found["sha256"]
 

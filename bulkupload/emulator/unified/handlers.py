@@ -14,7 +14,7 @@ from bulkupload.emulator.replies import v2_error
 from bulkupload.emulator.state import STATE_KEY
 from bulkupload.emulator.upload_records import access_refusal, json_object, new_ulid
 
-from .completion import etag_problems, poll, record_progress
+from .completion import etag_problems, poll, receive_etags, record_progress
 from .model import (
     OPEN,
     SCANNING,
@@ -61,6 +61,9 @@ async def create_upload(request: web.Request) -> web.Response:
         md5=plan.md5,
         parts=[Part(spec) for spec in plan.parts],
     )
+    if store.remote is not None:
+        remote = store.remote.begin(upload.company_id, upload.upload_id, plan.content_type)
+        upload.remote = await remote
     store.add(upload)
     data: dict[str, object] = {
         "upload_id": upload.upload_id,
@@ -89,6 +92,8 @@ async def complete_upload(request: web.Request) -> web.Response:
         or not all(etag is None or isinstance(etag, str) for etag in part_etags)
     ):
         return _bad_request('The body must be {"part_etags": [string or null, ...]}.')
+    if upload.status in OPEN and upload.remote is not None:
+        await receive_etags(_store(request), upload)
     if upload.status in OPEN:
         problems = etag_problems(upload, part_etags)
         if problems:
@@ -110,7 +115,7 @@ async def show_upload(request: web.Request) -> web.Response:
     if problems:
         return _invalid("url_expires_in is out of range.", problems)
     request.app[STATE_KEY].counters.v21_status_polls += 1
-    poll(upload)
+    poll(_store(request), upload)
     open_parts = upload.status in OPEN
     data = {
         "upload_id": upload.upload_id,

@@ -14,6 +14,8 @@ from pathlib import Path
 from bulkupload.emulator.checksums import Digest
 from bulkupload.emulator.core import Clock, PartSpec
 
+from .remote import PartStore, RemoteObject
+
 # The reference's status words (the tutorial's `complete` is only a way of showing SCANNING).
 READY, RECEIVING, SCANNING = "ready", "receiving", "scanning"
 AVAILABLE, FAILED = "available", "failed"
@@ -99,6 +101,7 @@ class UnifiedUpload:
     # Set by Document Management when it links this upload (a file_upload_id); nothing sets it
     # yet. An associated upload is never deleted.
     associated_to: str | None = None
+    remote: RemoteObject | None = None  # where S3 keeps the parts, when a real S3 does
 
     @property
     def parts_received(self) -> int:
@@ -112,6 +115,8 @@ class UnifiedStore:
         self.clock = clock
         self.uploads: dict[str, UnifiedUpload] = {}
         self.secret = os.urandom(32)
+        # A real S3 that keeps the parts (`--storage seaweedfs`), else the emulator keeps them.
+        self.remote: PartStore | None = None
         # Fold jobs in flight (asyncio keeps only weak references to tasks); awaited at shutdown.
         self.folds: set[asyncio.Task[None]] = set()
         # Creation order is deadline order (one lifetime, a clock that only moves on), so
@@ -135,7 +140,13 @@ class UnifiedStore:
             upload = self.uploads.get(upload_id)
             if upload is not None and upload.associated_to is None:
                 del self.uploads[upload_id]
-                discard_files(upload)
+                self.discard(upload)
+
+    def discard(self, upload: UnifiedUpload) -> None:
+        """Remove the upload's bytes: stored parts, or the object's pieces (or S3's object)."""
+        if upload.remote is not None and self.remote is not None:
+            self.remote.discard(upload.remote, completed=upload.stored is not None)
+        discard_files(upload)
 
 
 def discard_files(upload: UnifiedUpload) -> None:

@@ -6,12 +6,15 @@ URL: `{origin}/storage/v2.1/uploads/{upload_id}/parts/{n}?expires_at={unix s}&si
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
 
 from aiohttp import web
 
+from bulkupload.emulator.core import PartSpec
 from bulkupload.emulator.part_bodies import md5_header
 from bulkupload.emulator.s3_errors import reject
 
@@ -29,11 +32,18 @@ def segment_answers(
     request: web.Request, store: UnifiedStore, upload: UnifiedUpload, expires_in: int
 ) -> list[dict[str, object]]:
     """`segments` of Create and of a status GET: a fresh URL per part, expiring `expires_in` s
-    from now on the emulator's clock, with the headers to send."""
+    from now on the emulator's clock, with the headers to send (S3's own presigned UploadPart
+    URLs when a real S3 keeps the parts)."""
     expires_at = int(store.clock.now()) + expires_in
     origin = request.url.origin()
     answers: list[dict[str, object]] = []
+    remote, where = store.remote, upload.remote
     for number, part in enumerate(upload.parts, start=1):
+        if remote is not None and where is not None:
+            headers = part_headers(part.spec)
+            url = remote.part_url(where, number, headers, expires_in)
+            answers.append({"url": url, "url_expires_at": expires_at, "headers": headers})
+            continue
         sig = _signature(store.secret, upload.upload_id, number, expires_at)
         path = f"/storage/v2.1/uploads/{upload.upload_id}/parts/{number}"
         # Content-Length is the client library's to set (it knows the body); these it cannot.
@@ -48,6 +58,16 @@ def segment_answers(
             }
         )
     return answers
+
+
+def part_headers(spec: PartSpec) -> dict[str, str]:
+    """What a PUT of the part to S3's own presigned URL must carry, for S3 to check its bytes:
+    its SHA-256 (as S3's `x-amz-checksum-sha256`, base64) and, when given, its MD5."""
+    sha256 = base64.b64encode(binascii.unhexlify(spec.sha256)).decode()
+    headers = {"x-amz-checksum-sha256": sha256}
+    if spec.md5 is not None:
+        headers["Content-MD5"] = md5_header(spec.md5)
+    return headers
 
 
 def signed_expiry(store: UnifiedStore, request: web.Request) -> int:

@@ -1,0 +1,173 @@
+"""v2.1 parts in SeaweedFS: the `PartStore` of `unified.remote`, by S3 multipart uploads.
+
+Every call is SigV4-signed with the emulator's storage keys; a failed or unexpected answer is
+Procore's published 503 for the API call that needed it (the client tries again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import aiohttp
+from aiohttp import web
+
+from .checksums import Digest
+from .config import EmulatorConfig
+from .sigv4 import presign_url, sign_headers
+from .unified.remote import RemoteObject
+
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+READ_CHUNK = 1024 * 1024
+
+
+class StorageTrouble(RuntimeError):
+    """SeaweedFS answered an S3 call with something other than what the call is for."""
+
+
+@dataclass(slots=True)
+class SeaweedParts:
+    """Multipart uploads in the companies' buckets of one SeaweedFS."""
+
+    session: aiohttp.ClientSession
+    endpoint: str
+    config: EmulatorConfig
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
+        company = self.config.company(company_id)
+        assert company is not None  # the middleware checked the scope
+        remote = RemoteObject(company.bucket, f"v21/{upload_id}", "")
+        url = f"{self._url(remote)}?uploads"
+        body = await self._call("POST", url, {"Content-Type": content_type})
+        s3_upload_id = _find(body, "UploadId")
+        if not s3_upload_id:
+            raise _unavailable() from StorageTrouble(f"CreateMultipartUpload: {body[:300]!r}")
+        return RemoteObject(remote.bucket, remote.key, s3_upload_id)
+
+    def part_url(
+        self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int
+    ) -> str:
+        url = f"{self._url(remote)}?partNumber={number}&uploadId={remote.s3_upload_id}"
+        return presign_url(
+            "PUT",
+            url,
+            headers=headers,
+            access_key=self.config.access_key,
+            secret_key=self.config.secret_key,
+            region=self.config.region,
+            now=time.time(),
+            expires_in=expires_in,
+        )
+
+    async def etags(self, remote: RemoteObject) -> dict[int, str]:
+        found: dict[int, str] = {}
+        marker = "0"
+        while True:
+            query = f"uploadId={remote.s3_upload_id}&part-number-marker={marker}"
+            root = ET.fromstring(await self._call("GET", f"{self._url(remote)}?{query}"))
+            ns = S3_NS if root.tag.startswith(S3_NS) else ""
+            for part in root.iter(f"{ns}Part"):
+                # SeaweedFS lists a part PUT twice as two entries; the later one is what it keeps.
+                number = int(part.findtext(f"{ns}PartNumber") or 0)
+                found[number] = (part.findtext(f"{ns}ETag") or "").strip('"').lower()
+            marker = root.findtext(f"{ns}NextPartNumberMarker") or ""
+            if root.findtext(f"{ns}IsTruncated") != "true" or not marker:
+                return found
+
+    async def finish(self, remote: RemoteObject, etags: list[str]) -> None:
+        parts = "".join(
+            f"<Part><PartNumber>{number}</PartNumber><ETag>&quot;{escape(etag)}&quot;</ETag></Part>"
+            for number, etag in enumerate(etags, start=1)
+        )
+        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+        url = f"{self._url(remote)}?uploadId={remote.s3_upload_id}"
+        answer = await self._call("POST", url, payload=body)
+        if b"<Error>" in answer:  # S3 may answer 200 and then report a failure in the body
+            raise _unavailable() from StorageTrouble(f"CompleteMultipartUpload: {answer[:300]!r}")
+
+    async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
+        digests = [hashlib.new(name) for name in names]
+        try:
+            status = await self._read_into(self._url(remote), digests)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable() from exc
+        if status != 200:
+            raise _unavailable() from StorageTrouble(f"GetObject {remote.key}: {status}")
+        return {name: digest.hexdigest() for name, digest in zip(names, digests, strict=True)}
+
+    async def _read_into(self, url: str, digests: Sequence[Digest]) -> int:
+        """GET the object at `url` into `digests`; the answer's status."""
+        async with self.session.get(url, headers=self._signed("GET", url)) as response:
+            if response.status == 200:
+                async for chunk in response.content.iter_chunked(READ_CHUNK):
+                    for digest in digests:
+                        digest.update(chunk)
+            return response.status
+
+    def discard(self, remote: RemoteObject, *, completed: bool) -> None:
+        url = self._url(remote) + ("" if completed else f"?uploadId={remote.s3_upload_id}")
+        task = asyncio.get_running_loop().create_task(self._delete(url))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _delete(self, url: str) -> None:
+        try:
+            async with self.session.delete(url, headers=self._signed("DELETE", url)):
+                pass
+        except (aiohttp.ClientError, TimeoutError):
+            pass  # the bytes of a deleted upload stay in SeaweedFS; nothing reads them
+
+    async def _call(
+        self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
+    ) -> bytes:
+        """The body of a 200 answer to a signed S3 call; anything else is a 503 to raise."""
+        signed = {**headers, **self._signed(method, url, payload)}
+        try:
+            async with self.session.request(method, url, headers=signed, data=payload) as response:
+                status, body = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable() from exc
+        if status != 200:
+            raise _unavailable() from StorageTrouble(f"{method} {url}: {status} {body[:300]!r}")
+        return body
+
+    def _signed(self, method: str, url: str, payload: bytes = b"") -> dict[str, str]:
+        return s3_headers(self.config, method, url, payload)
+
+    def _url(self, remote: RemoteObject) -> str:
+        return f"{self.endpoint}/{remote.bucket}/{remote.key}"
+
+
+def s3_headers(
+    config: EmulatorConfig, method: str, url: str, payload: bytes = b""
+) -> dict[str, str]:
+    """SigV4 headers for an S3 call with the emulator's storage keys, signed now."""
+    return sign_headers(
+        method,
+        url,
+        access_key=config.access_key,
+        secret_key=config.secret_key,
+        region=config.region,
+        now=time.time(),
+        payload=payload,
+    )
+
+
+def _find(body: bytes, name: str) -> str:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return ""
+    ns = S3_NS if root.tag.startswith(S3_NS) else ""
+    return root.findtext(f"{ns}{name}") or ""
+
+
+def _unavailable() -> web.HTTPServiceUnavailable:
+    """Procore's published answer when its storage fails it."""
+    return web.HTTPServiceUnavailable(reason="Storage did not answer.")

@@ -1,0 +1,50 @@
+"""v2.1 parts kept by a real S3 (`--storage seaweedfs`) instead of the emulator's own storage.
+
+Create starts an S3 multipart upload; each part URL is S3's own presigned UploadPart, which the
+client PUTs to directly, so the bytes never pass through the emulator. The headers handed out
+with it are signed into the URL: `x-amz-checksum-sha256` (the part's SHA-256, which S3 checks
+against the bytes) and `Content-MD5` when Create gave the part's MD5 (checked too). The
+completing PATCH reads the parts' ETags from S3 (ListParts), checks the client's against them
+and completes the multipart upload; the whole file's digests are the single part's (checked by
+S3 as it came) or, for a file of several parts, read back from S3 when Create gave them or an
+admin listing asks.
+
+`PartStore` is what the handlers need of such a store; `bulkupload.emulator.seaweed_parts`
+implements it for SeaweedFS and sets `UnifiedStore.remote` when the app starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """Where an upload's parts go: the object's bucket and key, and S3's multipart upload id."""
+
+    bucket: str
+    key: str
+    s3_upload_id: str
+
+
+class PartStore(Protocol):
+    async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
+        """Start the multipart upload the parts will join."""
+
+    def part_url(
+        self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int
+    ) -> str:
+        """A presigned PUT of part `number` that must carry exactly `headers`."""
+
+    async def etags(self, remote: RemoteObject) -> dict[int, str]:
+        """The MD5 hex (unquoted, lower case) of each part S3 holds, by part number."""
+
+    async def finish(self, remote: RemoteObject, etags: list[str]) -> None:
+        """Complete the multipart upload from the parts in order."""
+
+    async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
+        """The named digests (hex) of the completed object's bytes, read back."""
+
+    def discard(self, remote: RemoteObject, *, completed: bool) -> None:
+        """Delete the object (or abort the multipart upload) in the background."""

@@ -1,0 +1,158 @@
+"""v2.1 with `--storage seaweedfs`: the parts go to SeaweedFS by its own presigned UploadPart
+URLs (an S3 multipart upload), SeaweedFS checks their signature, headers and digests, and the
+completing PATCH checks the client's ETags against the parts SeaweedFS holds."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from emulator_testkit import Api, s3_code
+from unified_testkit import BIG, Unified, reason_codes
+
+from bulkupload.emulator.config import EmulatorConfig
+from bulkupload.emulator.seaweed_parts import SeaweedParts
+from bulkupload.emulator.server import RunningEmulator
+from bulkupload.emulator.unified.remote import RemoteObject
+
+pytestmark = pytest.mark.seaweedfs
+
+
+@pytest.fixture
+async def v21(seaweed_emulator: RunningEmulator, http: aiohttp.ClientSession) -> Unified:
+    api = Api(seaweed_emulator, http)
+    await api.login()
+    return Unified(api)
+
+
+def record_of(emulator: RunningEmulator, upload_id: str) -> dict[str, Any]:
+    return next(u for u in emulator.v21_uploads() if u["upload_id"] == upload_id)
+
+
+def stored_object(emulator: RunningEmulator, upload_id: str) -> dict[str, Any] | None:
+    return next((o for o in emulator.objects() if o["key"] == f"v21/{upload_id}"), None)
+
+
+async def test_a_part_goes_to_seaweedfs_and_completes_there(v21: Unified) -> None:
+    emulator = v21.api.emulator
+    data = await v21.start([b"abc"])
+    [segment] = data["segments"]
+    assert not segment["url"].startswith(emulator.base_url + "/")  # SeaweedFS's gateway
+    assert set(segment["headers"]) == {"x-amz-checksum-sha256", "Content-MD5"}
+    emulator.reset_counters()
+    etags = await v21.send(data, [b"abc"])
+    assert etags == [f'"{hashlib.md5(b"abc").hexdigest()}"']
+    assert emulator.counters()["storage_requests"] == 0  # the bytes never passed the emulator
+    assert stored_object(emulator, data["upload_id"]) is None  # parts are no object yet
+    status, done = await v21.patch(data["upload_id"], etags)
+    assert (status, done["data"]["status"]) == (200, "available")
+    record = record_of(emulator, data["upload_id"])
+    assert record["md5"] == hashlib.md5(b"abc").hexdigest()
+    assert record["sha256"] == hashlib.sha256(b"abc").hexdigest()
+    found = stored_object(emulator, data["upload_id"])
+    assert found is not None and found["size"] == 3
+
+
+async def test_seaweedfs_refuses_parts_like_s3(v21: Unified) -> None:
+    data = await v21.start([b"abcd"])
+    [segment] = data["segments"]
+    status, text, _ = await v21.put(segment, b"abcx")  # the digests signed in are the checks
+    assert (status, s3_code(text)) == (400, "BadDigest")
+    bare = {"url": segment["url"], "headers": {}}
+    status, text, _ = await v21.put(bare, b"abcd")  # the headers are part of the signature
+    assert (status, s3_code(text)) == (403, "SignatureDoesNotMatch")
+    forged = {**segment, "url": segment["url"].replace("partNumber=1", "partNumber=2")}
+    status, text, _ = await v21.put(forged, b"abcd")
+    assert (status, s3_code(text)) == (403, "SignatureDoesNotMatch")
+    status, _, _ = await v21.put(segment, b"abcd")
+    assert status == 200
+
+
+async def test_the_patch_checks_etags_against_the_parts_seaweedfs_holds(v21: Unified) -> None:
+    pieces = [BIG, b"the last part"]
+    data = await v21.start(pieces)
+    upload_id = data["upload_id"]
+    status, text, first = await v21.put(data["segments"][0], BIG)
+    assert status == 200, text
+    status, answer = await v21.patch(upload_id, [first["ETag"], '"' + "0" * 32 + '"'])
+    assert (status, reason_codes(answer)) == (400, ["INVALID_PART"])  # part 2 not received
+    status, answer = await v21.patch(upload_id, ['"' + "0" * 32 + '"', None])
+    assert (status, reason_codes(answer)) == (400, ["INVALID_PART"])  # not part 1's bytes
+    status, answer = await v21.patch(upload_id, [first["ETag"], None])
+    assert (status, answer["data"]["status"]) == (200, "receiving")
+    status, text, last = await v21.put(data["segments"][1], pieces[1])
+    assert status == 200, text
+    status, answer = await v21.patch(upload_id, [first["ETag"], last["ETag"]])
+    assert (status, answer["data"]["status"]) == (200, "available")
+    # Two parts: the whole file's digests Create gave were read back from SeaweedFS.
+    whole = b"".join(pieces)
+    record = record_of(v21.api.emulator, upload_id)
+    assert record["md5"] == hashlib.md5(whole).hexdigest()
+    assert record["sha256"] == hashlib.sha256(whole).hexdigest()
+    found = stored_object(v21.api.emulator, upload_id)
+    assert found is not None and found["size"] == len(whole)
+
+
+async def test_a_whole_file_digest_that_does_not_match_fails_the_upload(v21: Unified) -> None:
+    pieces = [BIG, b"tail"]
+    data = await v21.start(pieces, sha256="0" * 64)
+    etags = await v21.send(data, pieces)
+    status, answer = await v21.patch(data["upload_id"], etags)
+    assert (status, answer["data"]["status"]) == (200, "failed")
+    status, shown = await v21.status(data["upload_id"])
+    assert shown["data"]["error"]["type"] == "checksum_mismatch"
+
+
+async def test_status_renews_urls_seaweedfs_takes(v21: Unified) -> None:
+    data = await v21.start([b"renewed"])
+    status, shown = await v21.status(data["upload_id"], "?url_expires_in=60")
+    assert status == 200, shown
+    [segment] = shown["data"]["segments"]
+    assert "X-Amz-Expires=60" in segment["url"]
+    status, text, _ = await v21.put(segment, b"renewed")
+    assert status == 200, text
+
+
+class StandIn:
+    """A loopback server answering every S3 call with one status."""
+
+    def __init__(self, status: int) -> None:
+        self.status, self.seen = status, list[str]()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(f"{request.method} {request.path_qs}")
+        return web.Response(status=self.status, body=b"<Error><Code>InternalError</Code></Error>")
+
+
+@pytest.mark.parametrize("status", [500, 404])
+async def test_storage_trouble_is_procores_published_503(status: int) -> None:
+    stand_in = StandIn(status)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", stand_in.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    remote = RemoteObject("procore-company-1", "v21/x", "s3-id")
+    try:
+        async with aiohttp.ClientSession() as session:
+            parts = SeaweedParts(session, endpoint, EmulatorConfig())
+            for call in (
+                parts.begin(1, "x", "application/pdf"),
+                parts.etags(remote),
+                parts.finish(remote, ["0" * 32]),
+                parts.digests(remote, ("md5",)),
+            ):
+                with pytest.raises(web.HTTPServiceUnavailable):
+                    await call
+    finally:
+        await runner.cleanup()
+    assert [seen.split("?")[0] for seen in stand_in.seen] == [
+        "POST /procore-company-1/v21/x",
+        "GET /procore-company-1/v21/x",
+        "POST /procore-company-1/v21/x",
+        "GET /procore-company-1/v21/x",
+    ]
