@@ -1,5 +1,6 @@
-"""The content digest the state and the manifest keep of a file: its MD5, or for a v2.1 upload
-in several parts, a digest of the parts' SHA-256s.
+"""The content digest the state and the manifest keep of a file: its MD5, or for a v2.1 upload,
+a digest of its parts' SHA-256s (a file of one part, up to 100 MiB, as if cut in parts of
+100 MiB: one part, its SHA-256).
 
 The parts' SHA-256s are what Procore's v2.1 Create requires and what storage checks on every
 part, so they are computed before the first byte anyway, side by side on every core. A whole-

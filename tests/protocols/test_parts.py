@@ -48,12 +48,16 @@ def test_every_way_of_hashing_gives_the_parts_and_what_was_asked(
     assert sha256 == (hashlib.sha256(data).hexdigest() if whole_sha256 else "")
 
 
-def test_a_file_of_one_part_always_has_both_digests(tmp_path: Path) -> None:
+def test_a_file_of_one_part_has_its_md5_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "small.pdf"
     entry = write_file(path, PART - 1)
+    data = path.read_bytes()
     [part], sha256, md5 = plan_parts(entry, PART, whole_sha256=False, md5=False)
-    assert part.md5 == md5 == hashlib.md5(path.read_bytes()).hexdigest()
-    assert part.sha256 == sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert part.sha256 == sha256 == hashlib.sha256(data).hexdigest()  # the part's is the file's
+    assert part.md5 == md5 == ""
+    [part], sha256, md5 = plan_parts(entry, PART)
+    assert part.sha256 == sha256 == hashlib.sha256(data).hexdigest()
+    assert part.md5 == md5 == hashlib.md5(data).hexdigest()
 
 
 def test_parts_hashed_side_by_side_notice_a_file_that_shrank(tmp_path: Path) -> None:
