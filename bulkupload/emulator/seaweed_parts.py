@@ -20,7 +20,7 @@ from aiohttp import web
 from .checksums import Digest
 from .config import EmulatorConfig
 from .sigv4 import presign_url, sign_headers
-from .unified.remote import RemoteObject
+from .unified.remote import PartsRefused, RemoteObject
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 READ_CHUNK = 1024 * 1024
@@ -87,9 +87,12 @@ class SeaweedParts:
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
         url = f"{self._url(remote)}?uploadId={remote.s3_upload_id}"
-        answer = await self._call("POST", url, payload=body)
-        if b"<Error>" in answer:  # S3 may answer 200 and then report a failure in the body
-            raise _unavailable() from StorageTrouble(f"CompleteMultipartUpload: {answer[:300]!r}")
+        status, answer = await self._answer("POST", url, payload=body)
+        if status in (400, 404):  # InvalidPart, InvalidPartOrder, NoSuchUpload (a part missing)
+            raise PartsRefused(answer[:300].decode(errors="replace"))
+        if status != 200 or b"<Error>" in answer:  # S3 may answer 200 with an error body
+            trouble = StorageTrouble(f"CompleteMultipartUpload: {status} {answer[:300]!r}")
+            raise _unavailable() from trouble
 
     async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
         digests = [hashlib.new(name) for name in names]
@@ -127,15 +130,21 @@ class SeaweedParts:
         self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
     ) -> bytes:
         """The body of a 200 answer to a signed S3 call; anything else is a 503 to raise."""
-        signed = {**headers, **self._signed(method, url, payload)}
-        try:
-            async with self.session.request(method, url, headers=signed, data=payload) as response:
-                status, body = response.status, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _unavailable() from exc
+        status, body = await self._answer(method, url, headers, payload)
         if status != 200:
             raise _unavailable() from StorageTrouble(f"{method} {url}: {status} {body[:300]!r}")
         return body
+
+    async def _answer(
+        self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
+    ) -> tuple[int, bytes]:
+        """(status, body) of a signed S3 call; a failed connection is a 503 to raise."""
+        signed = {**headers, **self._signed(method, url, payload)}
+        try:
+            async with self.session.request(method, url, headers=signed, data=payload) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable() from exc
 
     def _signed(self, method: str, url: str, payload: bytes = b"") -> dict[str, str]:
         return s3_headers(self.config, method, url, payload)

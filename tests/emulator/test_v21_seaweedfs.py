@@ -17,7 +17,7 @@ from unified_testkit import BIG, Unified, reason_codes
 from bulkupload.emulator.config import EmulatorConfig
 from bulkupload.emulator.seaweed_parts import SeaweedParts
 from bulkupload.emulator.server import RunningEmulator
-from bulkupload.emulator.unified.remote import RemoteObject
+from bulkupload.emulator.unified.remote import PartsRefused, RemoteObject
 
 pytestmark = pytest.mark.seaweedfs
 
@@ -86,6 +86,9 @@ async def test_the_patch_checks_etags_against_the_parts_seaweedfs_holds(v21: Uni
     assert (status, answer["data"]["status"]) == (200, "receiving")
     status, text, last = await v21.put(data["segments"][1], pieces[1])
     assert status == 200, text
+    # Both parts there, the ETags swapped: SeaweedFS refuses to complete; the listing says why.
+    status, answer = await v21.patch(upload_id, [last["ETag"], first["ETag"]])
+    assert (status, reason_codes(answer)) == (400, ["INVALID_PART", "INVALID_PART"])
     status, answer = await v21.patch(upload_id, [first["ETag"], last["ETag"]])
     assert (status, answer["data"]["status"]) == (200, "available")
     # Two parts: the whole file's digests Create gave were read back from SeaweedFS.
@@ -136,6 +139,8 @@ class StandIn:
 
 @pytest.mark.parametrize("status", [500, 404])
 async def test_storage_trouble_is_procores_published_503(status: int) -> None:
+    """Any answer but the one asked for is a 503; only a refusal to complete (400, 404: parts
+    missing or not matching) is the client's ETags' fault."""
     stand_in = StandIn(status)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", stand_in.handle)
@@ -150,16 +155,18 @@ async def test_storage_trouble_is_procores_published_503(status: int) -> None:
             for call in (
                 parts.begin(1, "x", "application/pdf"),
                 parts.etags(remote),
-                parts.finish(remote, ["0" * 32]),
                 parts.digests(remote, ("md5",)),
             ):
                 with pytest.raises(web.HTTPServiceUnavailable):
                     await call
+            refusal = PartsRefused if status == 404 else web.HTTPServiceUnavailable
+            with pytest.raises(refusal):
+                await parts.finish(remote, ["0" * 32])
     finally:
         await runner.cleanup()
     assert [seen.split("?")[0] for seen in stand_in.seen] == [
         "POST /procore-company-1/v21/x",
         "GET /procore-company-1/v21/x",
-        "POST /procore-company-1/v21/x",
         "GET /procore-company-1/v21/x",
+        "POST /procore-company-1/v21/x",
     ]

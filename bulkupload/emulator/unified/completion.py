@@ -5,6 +5,8 @@ the parts came: see `folding`), then the (emulated) malware scan, which ends aft
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from bulkupload.emulator.config import CONFIG_KEY, FAULTS_KEY
@@ -25,9 +27,10 @@ from .model import (
     remove_files,
 )
 from .plan import Detail, detail
+from .remote import PartsRefused
 
 
-def etag_problems(upload: UnifiedUpload, part_etags: list[str | None]) -> list[Detail]:
+def etag_problems(upload: UnifiedUpload, part_etags: Sequence[str | None]) -> list[Detail]:
     """Why `part_etags` cannot be accepted: one entry per part, each one given matching the
     bytes stored for that part (quotes and case aside)."""
     if len(part_etags) != len(upload.parts):
@@ -40,11 +43,37 @@ def etag_problems(upload: UnifiedUpload, part_etags: list[str | None]) -> list[D
             continue
         if part.etag is None:
             problems.append(detail("INVALID_PART", where, f"part {index + 1} was not received"))
-        elif given.strip().strip('"').lower() != part.etag:
+        elif _plain(given) != part.etag:
             problems.append(
                 detail("INVALID_PART", where, f"not the ETag of part {index + 1}'s bytes")
             )
     return problems
+
+
+async def accept_etags(
+    app: web.Application, upload: UnifiedUpload, part_etags: list[str | None]
+) -> list[Detail]:
+    """A PATCH's ETags for an open upload: partial progress, or (all given) completion; the
+    problems instead when they do not match the parts stored."""
+    store = app[STATE_KEY].unified
+    complete = None not in part_etags
+    remote = upload.remote is not None and store.remote is not None
+    if remote and complete and len(part_etags) == len(upload.parts):
+        return await _complete_in_s3(app, store, upload, [str(e) for e in part_etags])
+    if remote:
+        await receive_etags(store, upload)
+        if upload.status not in OPEN:
+            return []  # completed by another PATCH meanwhile
+    problems = etag_problems(upload, part_etags)
+    if problems:
+        return problems
+    if not complete:
+        upload.status = RECEIVING
+        return []
+    # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
+    upload.status = SCANNING
+    await _completed(app, store, upload)
+    return []
 
 
 async def receive_etags(store: UnifiedStore, upload: UnifiedUpload) -> None:
@@ -56,22 +85,40 @@ async def receive_etags(store: UnifiedStore, upload: UnifiedUpload) -> None:
             part.etag = held.get(number)
 
 
-async def record_progress(app: web.Application, upload: UnifiedUpload, complete: bool) -> None:
-    """Accepted ETags: partial progress, or (all given) the upload is complete."""
-    if not complete:
-        upload.status = RECEIVING
-        return
-    # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
+async def _complete_in_s3(
+    app: web.Application, store: UnifiedStore, upload: UnifiedUpload, part_etags: list[str]
+) -> list[Detail]:
+    """Complete the S3 multipart upload with the client's ETags, which S3 checks against its
+    parts; only when it refuses are the parts listed, to say which ETags are wrong."""
+    assert store.remote is not None and upload.remote is not None
+    etags = [_plain(etag) for etag in part_etags]
+    # No await before this: a PATCH arriving from here on sees the parts closed.
     was, upload.status = upload.status, SCANNING
-    store = app[STATE_KEY].unified
-    if store.remote is not None and upload.remote is not None:
-        try:
-            await store.remote.finish(upload.remote, [str(part.etag) for part in upload.parts])
-        except BaseException:
-            upload.status = was  # S3 did not take it: the client may PATCH again
-            raise
+    try:
+        await store.remote.finish(upload.remote, etags)
+    except PartsRefused as refused:
+        upload.status = was
+        await receive_etags(store, upload)
+        if upload.status not in OPEN:
+            return []  # completed by another PATCH meanwhile
+        problems = etag_problems(upload, part_etags)
+        if not problems:  # S3 refused what its own listing holds
+            raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from refused
+        return problems
+    except BaseException:
+        upload.status = was  # S3 did not take it: the client may PATCH again
+        raise
+    for part, etag in zip(upload.parts, etags, strict=True):
+        part.etag = etag
+    await _completed(app, store, upload)
+    return []
+
+
+async def _completed(app: web.Application, store: UnifiedStore, upload: UnifiedUpload) -> None:
+    """The parts are closed (SCANNING): the object, the whole-file digests Create gave checked,
+    then the scan."""
     digests = await whole_digests(store, upload)
-    pieces = tuple(str(part.path) for part in upload.parts)
+    pieces = tuple(str(part.path) for part in upload.parts if part.path is not None)
     for part in upload.parts:
         part.path = None  # the object's now: its files go with it
     upload.stored = AssembledObject(
@@ -90,6 +137,11 @@ async def record_progress(app: web.Application, upload: UnifiedUpload, complete:
     upload.scan_polls_left = app[CONFIG_KEY].v21_scan_polls
     if not upload.scan_polls_left:
         _end_scan(store, upload)
+
+
+def _plain(etag: str) -> str:
+    """An ETag as S3 compares it: quotes and case aside."""
+    return etag.strip().strip('"').lower()
 
 
 def poll(store: UnifiedStore, upload: UnifiedUpload) -> None:

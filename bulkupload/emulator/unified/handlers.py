@@ -14,7 +14,7 @@ from bulkupload.emulator.replies import v2_error
 from bulkupload.emulator.state import STATE_KEY
 from bulkupload.emulator.upload_records import access_refusal, json_object, new_ulid
 
-from .completion import etag_problems, poll, receive_etags, record_progress
+from .completion import accept_etags, poll
 from .model import (
     OPEN,
     SCANNING,
@@ -92,13 +92,10 @@ async def complete_upload(request: web.Request) -> web.Response:
         or not all(etag is None or isinstance(etag, str) for etag in part_etags)
     ):
         return _bad_request('The body must be {"part_etags": [string or null, ...]}.')
-    if upload.status in OPEN and upload.remote is not None:
-        await receive_etags(_store(request), upload)
     if upload.status in OPEN:
-        problems = etag_problems(upload, part_etags)
+        problems = await accept_etags(request.app, upload, part_etags)
         if problems:
             return _invalid("The part ETags do not match the parts received.", problems)
-        await record_progress(request.app, upload, complete=None not in part_etags)
     # An upload completed before (a retried PATCH) answers where it stands now.
     status = _shown(request, upload)
     return web.json_response({"data": {"upload_id": upload.upload_id, "status": status}})

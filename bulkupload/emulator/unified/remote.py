@@ -4,10 +4,11 @@ Create starts an S3 multipart upload; each part URL is S3's own presigned Upload
 client PUTs to directly, so the bytes never pass through the emulator. The headers handed out
 with it are signed into the URL: `x-amz-checksum-sha256` (the part's SHA-256, which S3 checks
 against the bytes) and `Content-MD5` when Create gave the part's MD5 (checked too). The
-completing PATCH reads the parts' ETags from S3 (ListParts), checks the client's against them
-and completes the multipart upload; the whole file's digests are the single part's (checked by
-S3 as it came) or, for a file of several parts, read back from S3 when Create gave them or an
-admin listing asks.
+completing PATCH completes the multipart upload with the client's ETags, which S3 checks
+against the parts it holds; only when S3 refuses them, or for a PATCH of partial progress, does
+the emulator list the parts (ListParts) to say which ETags are wrong. The whole file's digests
+are the single part's (checked by S3 as it came) or, for a file of several parts, read back
+from S3 when Create gave them or an admin listing asks.
 
 `PartStore` is what the handlers need of such a store; `bulkupload.emulator.seaweed_parts`
 implements it for SeaweedFS and sets `UnifiedStore.remote` when the app starts.
@@ -28,6 +29,11 @@ class RemoteObject:
     s3_upload_id: str
 
 
+class PartsRefused(Exception):
+    """S3 would not complete the multipart upload from the ETags given (a part missing, or not
+    the part's ETag)."""
+
+
 class PartStore(Protocol):
     async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
         """Start the multipart upload the parts will join."""
@@ -41,7 +47,8 @@ class PartStore(Protocol):
         """The MD5 hex (unquoted, lower case) of each part S3 holds, by part number."""
 
     async def finish(self, remote: RemoteObject, etags: list[str]) -> None:
-        """Complete the multipart upload from the parts in order."""
+        """Complete the multipart upload from the parts with these ETags, in order (S3 checks
+        each against the part it holds): PartsRefused when it will not."""
 
     async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
         """The named digests (hex) of the completed object's bytes, read back."""
