@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class SeaweedParts:
     def part_url(
         self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int
     ) -> str:
-        url = f"{self._url(remote)}?partNumber={number}&uploadId={remote.s3_upload_id}"
+        url = f"{self._url(remote)}?partNumber={number}&{_upload_query(remote)}"
         return presign_url(
             "PUT",
             url,
@@ -69,13 +70,17 @@ class SeaweedParts:
         found: dict[int, str] = {}
         marker = "0"
         while True:
-            query = f"uploadId={remote.s3_upload_id}&part-number-marker={marker}"
-            root = ET.fromstring(await self._call("GET", f"{self._url(remote)}?{query}"))
-            ns = S3_NS if root.tag.startswith(S3_NS) else ""
-            for part in root.iter(f"{ns}Part"):
-                # SeaweedFS lists a part PUT twice as two entries; the later one is what it keeps.
-                number = int(part.findtext(f"{ns}PartNumber") or 0)
-                found[number] = (part.findtext(f"{ns}ETag") or "").strip('"').lower()
+            query = f"{_upload_query(remote)}&part-number-marker={marker}"
+            body = await self._call("GET", f"{self._url(remote)}?{query}")
+            try:
+                root = ET.fromstring(body)
+                ns = S3_NS if root.tag.startswith(S3_NS) else ""
+                for part in root.iter(f"{ns}Part"):
+                    # SeaweedFS lists a part PUT twice as two entries; the later one is kept.
+                    number = int(part.findtext(f"{ns}PartNumber") or 0)
+                    found[number] = (part.findtext(f"{ns}ETag") or "").strip('"').lower()
+            except (ET.ParseError, ValueError) as exc:
+                raise _unavailable() from exc
             marker = root.findtext(f"{ns}NextPartNumberMarker") or ""
             if root.findtext(f"{ns}IsTruncated") != "true" or not marker:
                 return found
@@ -86,13 +91,20 @@ class SeaweedParts:
             for number, etag in enumerate(etags, start=1)
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-        url = f"{self._url(remote)}?uploadId={remote.s3_upload_id}"
+        url = f"{self._url(remote)}?{_upload_query(remote)}"
         status, answer = await self._answer("POST", url, payload=body)
+        if status == 404 and await self._completed_from(remote, etags):
+            return  # completed by an earlier call whose answer was lost: the same parts
         if status in (400, 404):  # InvalidPart, InvalidPartOrder, NoSuchUpload (a part missing)
             raise PartsRefused(answer[:300].decode(errors="replace"))
         if status != 200 or b"<Error>" in answer:  # S3 may answer 200 with an error body
             trouble = StorageTrouble(f"CompleteMultipartUpload: {status} {answer[:300]!r}")
             raise _unavailable() from trouble
+        made = _find(answer, "ETag").strip('"').lower()
+        if made and made != multipart_etag(etags):
+            # SeaweedFS answers 200 to a completion repeated with any ETags, naming the object
+            # it completed before: not from these parts.
+            raise PartsRefused(f"completed before from other parts ({made})")
 
     async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
         digests = [hashlib.new(name) for name in names]
@@ -114,17 +126,33 @@ class SeaweedParts:
             return response.status
 
     def discard(self, remote: RemoteObject, *, completed: bool) -> None:
-        url = self._url(remote) + ("" if completed else f"?uploadId={remote.s3_upload_id}")
-        task = asyncio.get_running_loop().create_task(self._delete(url))
+        # Not known complete: abort the multipart upload, and delete an object it may have
+        # become all the same (a completion whose answer was lost).
+        url = self._url(remote)
+        urls = [url] if completed else [f"{url}?{_upload_query(remote)}", url]
+        task = asyncio.get_running_loop().create_task(self._delete(urls))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def _delete(self, url: str) -> None:
+    async def _delete(self, urls: list[str]) -> None:
+        for url in urls:
+            try:
+                async with self.session.delete(url, headers=self._signed("DELETE", url)):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # the bytes of a deleted upload stay in SeaweedFS; nothing reads them
+
+    async def _completed_from(self, remote: RemoteObject, etags: list[str]) -> bool:
+        """Whether the object exists, completed from parts with these ETags."""
+        wanted, url = multipart_etag(etags), self._url(remote)
+        if wanted is None:
+            return False
         try:
-            async with self.session.delete(url, headers=self._signed("DELETE", url)):
-                pass
+            async with self.session.head(url, headers=self._signed("HEAD", url)) as response:
+                found = response.headers.get("ETag", "") if response.status == 200 else ""
         except (aiohttp.ClientError, TimeoutError):
-            pass  # the bytes of a deleted upload stay in SeaweedFS; nothing reads them
+            return False
+        return found.strip('"').lower() == wanted
 
     async def _call(
         self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
@@ -166,6 +194,20 @@ def s3_headers(
         now=time.time(),
         payload=payload,
     )
+
+
+def multipart_etag(etags: list[str]) -> str | None:
+    """S3's ETag of an object completed from parts with these ETags (MD5 hex): the MD5 of the
+    parts' binary MD5s, then the number of parts; None when one is no MD5 hex."""
+    try:
+        joined = b"".join(bytes.fromhex(etag) for etag in etags)
+    except ValueError:
+        return None
+    return f"{hashlib.md5(joined).hexdigest()}-{len(etags)}"
+
+
+def _upload_query(remote: RemoteObject) -> str:
+    return "uploadId=" + urllib.parse.quote(remote.s3_upload_id, safe="")
 
 
 def _find(body: bytes, name: str) -> str:

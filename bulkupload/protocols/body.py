@@ -92,7 +92,8 @@ class FileRange(Payload):
         small = cached is not None and length <= cached.max_size
         self._learner = cached if small and self._cached is None else None
         self._throttle = throttle  # `--bwlimit`: each chunk waits for its bytes
-        # A planned range is checked by SHA-256 and its MD5 is known: each byte is hashed once.
+        # A planned range is checked by SHA-256 (its MD5, if any, was planned too): each byte
+        # is hashed once.
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._file: BinaryIO | None = None

@@ -76,7 +76,7 @@ def storage_receipt(
     if 200 <= status < 300:
         etag = (headers.get("ETag") or "").strip().strip('"') or None
         # A multipart or encrypted object's ETag is no MD5; a plain one must be ours (when we
-        # know ours: a v2.1 part of a big file is checked by its SHA-256 alone).
+        # know ours: a v2.1 part is checked by its SHA-256 alone).
         if md5 and etag and _MD5_ETAG.fullmatch(etag) and etag.lower() != md5:
             raise StorageError(status, "BadDigest", f"storage stored MD5 {etag}, we sent {md5}")
         return StorageReceipt(status=status, etag=etag, md5=md5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from typing import Any
 
 import aiohttp
@@ -13,10 +14,12 @@ import pytest
 from aiohttp import web
 from emulator_testkit import Api, s3_code
 from unified_testkit import BIG, Unified, reason_codes
+from yarl import URL
 
 from bulkupload.emulator.config import EmulatorConfig
 from bulkupload.emulator.seaweed_parts import SeaweedParts
 from bulkupload.emulator.server import RunningEmulator
+from bulkupload.emulator.sigv4 import presign_url
 from bulkupload.emulator.unified.remote import PartsRefused, RemoteObject
 
 pytestmark = pytest.mark.seaweedfs
@@ -164,9 +167,52 @@ async def test_storage_trouble_is_procores_published_503(status: int) -> None:
                 await parts.finish(remote, ["0" * 32])
     finally:
         await runner.cleanup()
+    # A 404 to the completion: whether an earlier one completed it after all (a HEAD).
+    lost_answer = ["HEAD /procore-company-1/v21/x"] if status == 404 else []
     assert [seen.split("?")[0] for seen in stand_in.seen] == [
         "POST /procore-company-1/v21/x",
         "GET /procore-company-1/v21/x",
         "GET /procore-company-1/v21/x",
         "POST /procore-company-1/v21/x",
+        *lost_answer,
     ]
+
+
+async def test_a_completion_whose_answer_was_lost_is_not_refused(v21: Unified) -> None:
+    """S3 completed the upload, but its answer never came back: calling again with the same
+    ETags finds the object completed from them (SeaweedFS answers 200 again; an S3 answering
+    404 is asked for the object); other ETags are refused."""
+    data = await v21.start([b"lost answer"])
+    endpoint = str(URL(data["segments"][0]["url"]).origin())
+    parts = SeaweedParts(v21.api.session, endpoint, EmulatorConfig())
+    remote = await parts.begin(1, f"lost-{data['upload_id']}", "application/pdf")
+    url = parts.part_url(remote, 1, {}, 600)
+    async with v21.api.session.put(url, data=b"lost answer") as response:
+        assert response.status == 200, await response.text()
+        etag = response.headers["ETag"].strip('"')
+    await parts.finish(remote, [etag])
+    await parts.finish(remote, [etag])  # the retry of a lost answer
+    with pytest.raises(PartsRefused):
+        await parts.finish(remote, ["0" * 32])
+
+
+async def test_an_expired_part_url_is_refused_by_seaweedfs(v21: Unified) -> None:
+    data = await v21.start([b"late"])
+    [segment] = data["segments"]
+    config = EmulatorConfig()
+    url = URL(segment["url"])
+    unsigned = str(
+        url.with_query({k: v for k, v in url.query.items() if k in ("partNumber", "uploadId")})
+    )
+    expired = presign_url(
+        "PUT",
+        unsigned,
+        headers=segment["headers"],
+        access_key=config.access_key,
+        secret_key=config.secret_key,
+        region=config.region,
+        now=time.time() - 120,
+        expires_in=60,
+    )
+    status, text, _ = await v21.put({**segment, "url": expired}, b"late")
+    assert (status, s3_code(text)) == (403, "AccessDenied")

@@ -5,6 +5,7 @@ the parts came: see `folding`), then the (emulated) malware scan, which ends aft
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -57,13 +58,17 @@ async def accept_etags(
     problems instead when they do not match the parts stored."""
     store = app[STATE_KEY].unified
     complete = None not in part_etags
-    remote = upload.remote is not None and store.remote is not None
-    if remote and complete and len(part_etags) == len(upload.parts):
-        return await _complete_in_s3(app, store, upload, [str(e) for e in part_etags])
-    if remote:
-        await receive_etags(store, upload)
+    if len(part_etags) != len(upload.parts):
+        return etag_problems(upload, part_etags)  # PART_COUNT_MISMATCH, without asking S3
+    if upload.remote is not None and store.remote is not None:
+        await _settled(upload)
         if upload.status not in OPEN:
             return []  # completed by another PATCH meanwhile
+        if complete:
+            return await _complete_in_s3(app, store, upload, [str(e) for e in part_etags])
+        await receive_etags(store, upload)
+        if upload.status not in OPEN:
+            return []
     problems = etag_problems(upload, part_etags)
     if problems:
         return problems
@@ -85,32 +90,47 @@ async def receive_etags(store: UnifiedStore, upload: UnifiedUpload) -> None:
             part.etag = held.get(number)
 
 
+async def _settled(upload: UnifiedUpload) -> None:
+    """Wait for the completion another PATCH has in flight, if any (shielded: this PATCH's
+    cancellation must not cancel it)."""
+    while upload.completing is not None:
+        await asyncio.shield(upload.completing)
+
+
 async def _complete_in_s3(
     app: web.Application, store: UnifiedStore, upload: UnifiedUpload, part_etags: list[str]
 ) -> list[Detail]:
     """Complete the S3 multipart upload with the client's ETags, which S3 checks against its
-    parts; only when it refuses are the parts listed, to say which ETags are wrong."""
+    parts; only when it refuses are the parts listed, to say which ETags are wrong. The upload
+    shows its status as before until S3 has completed it; a PATCH meanwhile waits for this one
+    (`_settled`)."""
     assert store.remote is not None and upload.remote is not None
     etags = [_plain(etag) for etag in part_etags]
-    # No await before this: a PATCH arriving from here on sees the parts closed.
-    was, upload.status = upload.status, SCANNING
+    done = asyncio.get_running_loop().create_future()
+    upload.completing = done
     try:
-        await store.remote.finish(upload.remote, etags)
-    except PartsRefused as refused:
-        upload.status = was
-        await receive_etags(store, upload)
-        if upload.status not in OPEN:
-            return []  # completed by another PATCH meanwhile
-        problems = etag_problems(upload, part_etags)
-        if not problems:  # S3 refused what its own listing holds
-            raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from refused
-        return problems
-    except BaseException:
-        upload.status = was  # S3 did not take it: the client may PATCH again
-        raise
-    for part, etag in zip(upload.parts, etags, strict=True):
-        part.etag = etag
-    await _completed(app, store, upload)
+        try:
+            await store.remote.finish(upload.remote, etags)
+        except PartsRefused as refused:
+            await receive_etags(store, upload)
+            problems = etag_problems(upload, part_etags)
+            if not problems:  # S3 refused what its own listing holds
+                raise web.HTTPServiceUnavailable(reason="Storage did not answer.") from refused
+            return problems
+        for part, etag in zip(upload.parts, etags, strict=True):
+            part.etag = etag
+        upload.status = SCANNING
+    finally:
+        upload.completing = None
+        done.set_result(None)
+    try:
+        await _completed(app, store, upload)
+    except web.HTTPException:
+        # S3 has the object, but its digests could not be read back: Procore could not
+        # process the file; a new upload of it may pass.
+        message = "The file could not be processed."
+        upload.stored = AssembledObject((), upload.file_size, None, None)
+        _fail(store, upload, UploadError("scan_error", message, retryable=True))
     return []
 
 

@@ -102,6 +102,7 @@ class UnifiedUpload:
     # yet. An associated upload is never deleted.
     associated_to: str | None = None
     remote: RemoteObject | None = None  # where S3 keeps the parts, when a real S3 does
+    completing: asyncio.Future[None] | None = None  # a PATCH completing it in S3 (`remote`)
 
     @property
     def parts_received(self) -> int:

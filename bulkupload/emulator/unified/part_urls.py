@@ -33,7 +33,8 @@ def segment_answers(
 ) -> list[dict[str, object]]:
     """`segments` of Create and of a status GET: a fresh URL per part, expiring `expires_in` s
     from now on the emulator's clock, with the headers to send (S3's own presigned UploadPart
-    URLs when a real S3 keeps the parts)."""
+    URLs when a real S3 keeps the parts: S3 holds them to its own clock, real time, whatever
+    the emulator's clock says in `url_expires_at`)."""
     expires_at = int(store.clock.now()) + expires_in
     origin = request.url.origin()
     answers: list[dict[str, object]] = []
