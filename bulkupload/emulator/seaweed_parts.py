@@ -71,7 +71,11 @@ class SeaweedParts:
         marker = "0"
         while True:
             query = f"{_upload_query(remote)}&part-number-marker={marker}"
-            body = await self._call("GET", f"{self._url(remote)}?{query}")
+            status, body = await self._answer("GET", f"{self._url(remote)}?{query}")
+            if status == 404:
+                return {}  # completed or aborted: S3 holds no parts for it any more
+            if status != 200:
+                raise _unavailable() from StorageTrouble(f"ListParts: {status} {body[:300]!r}")
             try:
                 root = ET.fromstring(body)
                 ns = S3_NS if root.tag.startswith(S3_NS) else ""

@@ -33,7 +33,7 @@ class FakeParts:
         self.gate = asyncio.Event()
         self.gate.set()
         self.finish_fails = False
-        self.digests_fail = False
+        self.digests_fail: BaseException | None = None
 
     async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
         return RemoteObject("bucket", f"v21/{upload_id}", "s3-id")
@@ -55,8 +55,8 @@ class FakeParts:
         self.finished.append(etags)
 
     async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
-        if self.digests_fail:
-            raise web.HTTPServiceUnavailable()
+        if self.digests_fail is not None:
+            raise self.digests_fail
         whole = b"".join(DATA)
         return {name: hashlib.new(name, whole).hexdigest() for name in names}
 
@@ -137,14 +137,56 @@ async def test_storage_failing_the_completion_leaves_the_upload_open(
     assert upload.status == "available"
 
 
-async def test_digests_that_cannot_be_read_back_fail_it_retryably(app: web.Application) -> None:
+@pytest.mark.parametrize(
+    "trouble", [web.HTTPServiceUnavailable(), OSError("gone"), asyncio.CancelledError()]
+)
+async def test_digests_that_cannot_be_read_back_fail_it_retryably(
+    app: web.Application, trouble: BaseException
+) -> None:
     fake = FakeParts()
     upload = new_upload(app, fake, whole_md5=True)  # a file of two parts: read back to check
-    fake.digests_fail = True
-    assert await accept_etags(app, upload, list[str | None](ETAGS)) == []
+    fake.digests_fail = trouble
+    if isinstance(trouble, Exception):
+        assert await accept_etags(app, upload, list[str | None](ETAGS)) == []
+    else:  # cancelled (shutting down): the cancellation goes on up
+        with pytest.raises(asyncio.CancelledError):
+            await accept_etags(app, upload, list[str | None](ETAGS))
     assert upload.status == "failed"  # not `scanning` for good
     assert upload.error is not None and upload.error.retryable
     assert fake.discarded == [True]  # the object S3 completed goes
+
+
+async def test_a_waiting_patch_cancelled_leaves_the_completion_alone(
+    app: web.Application,
+) -> None:
+    fake = FakeParts()
+    upload = new_upload(app, fake)
+    fake.gate.clear()
+    first = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
+    await asyncio.sleep(0)
+    waiting.cancel()  # its client went away
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    fake.gate.set()
+    assert await first == []
+    assert upload.status == "available"
+
+
+async def test_an_upload_deleted_while_s3_completes_it_loses_the_object(
+    app: web.Application,
+) -> None:
+    fake = FakeParts()
+    upload = new_upload(app, fake)
+    fake.gate.clear()
+    patch = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
+    await asyncio.sleep(0)
+    store = app[STATE_KEY].unified
+    del store.uploads[upload.upload_id]  # as its deadline's sweep does
+    fake.gate.set()
+    assert await patch == []
+    assert fake.discarded == [True]
 
 
 async def test_a_count_mismatch_asks_storage_nothing(app: web.Application) -> None:

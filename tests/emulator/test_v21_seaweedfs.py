@@ -5,8 +5,10 @@ completing PATCH checks the client's ETags against the parts SeaweedFS holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,7 +19,7 @@ from unified_testkit import BIG, Unified, reason_codes
 from yarl import URL
 
 from bulkupload.emulator.config import EmulatorConfig
-from bulkupload.emulator.seaweed_parts import SeaweedParts
+from bulkupload.emulator.seaweed_parts import SeaweedParts, multipart_etag
 from bulkupload.emulator.server import RunningEmulator
 from bulkupload.emulator.sigv4 import presign_url
 from bulkupload.emulator.unified.remote import PartsRefused, RemoteObject
@@ -130,43 +132,55 @@ async def test_status_renews_urls_seaweedfs_takes(v21: Unified) -> None:
 
 
 class StandIn:
-    """A loopback server answering every S3 call with one status."""
+    """A loopback S3 answering every call with one status (a HEAD: `head_etag`, if set)."""
 
-    def __init__(self, status: int) -> None:
-        self.status, self.seen = status, list[str]()
+    def __init__(self, status: int, head_etag: str | None = None) -> None:
+        self.status, self.head_etag, self.seen = status, head_etag, list[str]()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append(f"{request.method} {request.path_qs}")
+        if request.method == "HEAD" and self.head_etag is not None:
+            return web.Response(status=200, headers={"ETag": f'"{self.head_etag}"'})
         return web.Response(status=self.status, body=b"<Error><Code>InternalError</Code></Error>")
 
 
-@pytest.mark.parametrize("status", [500, 404])
-async def test_storage_trouble_is_procores_published_503(status: int) -> None:
-    """Any answer but the one asked for is a 503; only a refusal to complete (400, 404: parts
-    missing or not matching) is the client's ETags' fault."""
-    stand_in = StandIn(status)
+@contextlib.asynccontextmanager
+async def stand_in_parts(stand_in: StandIn) -> AsyncIterator[SeaweedParts]:
+    """SeaweedParts talking to `stand_in` on loopback."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", stand_in.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    remote = RemoteObject("procore-company-1", "v21/x", "s3-id")
     try:
         async with aiohttp.ClientSession() as session:
-            parts = SeaweedParts(session, endpoint, EmulatorConfig())
-            for call in (
-                parts.begin(1, "x", "application/pdf"),
-                parts.etags(remote),
-                parts.digests(remote, ("md5",)),
-            ):
-                with pytest.raises(web.HTTPServiceUnavailable):
-                    await call
-            refusal = PartsRefused if status == 404 else web.HTTPServiceUnavailable
-            with pytest.raises(refusal):
-                await parts.finish(remote, ["0" * 32])
+            yield SeaweedParts(session, endpoint, EmulatorConfig())
     finally:
         await runner.cleanup()
+
+
+REMOTE = RemoteObject("procore-company-1", "v21/x", "s3+id/1")
+
+
+@pytest.mark.parametrize("status", [500, 404])
+async def test_storage_trouble_is_procores_published_503(status: int) -> None:
+    """Any answer but the one asked for is a 503; only a refusal to complete (400, 404: parts
+    missing or not matching) is the client's ETags' fault, and a listing S3 no longer has
+    (404: completed or aborted) holds no parts."""
+    stand_in = StandIn(status)
+    async with stand_in_parts(stand_in) as parts:
+        for call in (parts.begin(1, "x", "application/pdf"), parts.digests(REMOTE, ("md5",))):
+            with pytest.raises(web.HTTPServiceUnavailable):
+                await call
+        if status == 404:
+            assert await parts.etags(REMOTE) == {}
+        else:
+            with pytest.raises(web.HTTPServiceUnavailable):
+                await parts.etags(REMOTE)
+        refusal = PartsRefused if status == 404 else web.HTTPServiceUnavailable
+        with pytest.raises(refusal):
+            await parts.finish(REMOTE, ["0" * 32])
     # A 404 to the completion: whether an earlier one completed it after all (a HEAD).
     lost_answer = ["HEAD /procore-company-1/v21/x"] if status == 404 else []
     assert [seen.split("?")[0] for seen in stand_in.seen] == [
@@ -175,6 +189,32 @@ async def test_storage_trouble_is_procores_published_503(status: int) -> None:
         "GET /procore-company-1/v21/x",
         "POST /procore-company-1/v21/x",
         *lost_answer,
+    ]
+    # The upload id is one query value, whatever it holds (a `+` is no space).
+    assert URL(stand_in.seen[2]).query["uploadId"] == "s3+id/1"
+
+
+async def test_a_404_to_completion_is_success_when_the_object_is_from_those_parts() -> None:
+    etags = ["0" * 32, "1" * 32]
+    async with stand_in_parts(StandIn(404, head_etag=multipart_etag(etags))) as parts:
+        await parts.finish(REMOTE, etags)  # an S3 that answers a repeat with 404
+        with pytest.raises(PartsRefused):
+            await parts.finish(REMOTE, etags[::-1])
+
+
+async def test_discarding_an_upload_not_known_complete_aborts_and_deletes() -> None:
+    stand_in = StandIn(204)
+    async with stand_in_parts(stand_in) as parts:
+        parts.discard(REMOTE, completed=False)
+        parts.discard(REMOTE, completed=True)
+        await asyncio.gather(*parts.background)
+    deleted = sorted(
+        (URL(seen).path, URL(seen).query.get("uploadId", "")) for seen in stand_in.seen
+    )
+    assert deleted == [
+        ("DELETE /procore-company-1/v21/x", ""),
+        ("DELETE /procore-company-1/v21/x", ""),
+        ("DELETE /procore-company-1/v21/x", "s3+id/1"),
     ]
 
 

@@ -77,7 +77,7 @@ async def accept_etags(
         return []
     # No await before this: a PUT or PATCH arriving from here on sees the parts closed.
     upload.status = SCANNING
-    await _completed(app, store, upload)
+    await _completed_or_failed(app, store, upload)
     return []
 
 
@@ -123,15 +123,32 @@ async def _complete_in_s3(
     finally:
         upload.completing = None
         done.set_result(None)
+    if store.uploads.get(upload.upload_id) is not upload:
+        # Deleted (its deadline) while S3 completed it: the object S3 made goes too.
+        store.remote.discard(upload.remote, completed=True)
+        return []
+    await _completed_or_failed(app, store, upload)
+    return []
+
+
+async def _completed_or_failed(
+    app: web.Application, store: UnifiedStore, upload: UnifiedUpload
+) -> None:
+    """`_completed`, or the upload failed retryably (`scan_error`) when its bytes could not be
+    read to check them (storage trouble, a part's file gone, the emulator shutting down): never
+    left `scanning` with nothing to end the scan, and the PATCH answers where it stands."""
     try:
         await _completed(app, store, upload)
-    except web.HTTPException:
-        # S3 has the object, but its digests could not be read back: Procore could not
-        # process the file; a new upload of it may pass.
-        message = "The file could not be processed."
-        upload.stored = AssembledObject((), upload.file_size, None, None)
-        _fail(store, upload, UploadError("scan_error", message, retryable=True))
-    return []
+    except BaseException as exc:
+        if upload.stored is None:
+            pieces = tuple(part.path for part in upload.parts if part.path is not None)
+            for part in upload.parts:
+                part.path = None
+            upload.stored = AssembledObject(pieces, upload.file_size, None, None)
+            message = "The file could not be processed."
+            _fail(store, upload, UploadError("scan_error", message, retryable=True))
+        if not isinstance(exc, Exception):
+            raise  # cancelled (the emulator shutting down): the upload is failed, not stuck
 
 
 async def _completed(app: web.Application, store: UnifiedStore, upload: UnifiedUpload) -> None:

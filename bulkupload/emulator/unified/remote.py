@@ -54,4 +54,5 @@ class PartStore(Protocol):
         """The named digests (hex) of the completed object's bytes, read back."""
 
     def discard(self, remote: RemoteObject, *, completed: bool) -> None:
-        """Delete the object (or abort the multipart upload) in the background."""
+        """Delete the object in the background; not known `completed`: abort the multipart
+        upload too."""
