@@ -156,14 +156,22 @@ async def test_digests_that_cannot_be_read_back_fail_it_retryably(
     assert fake.discarded == [True]  # the object S3 completed goes
 
 
-async def test_a_waiting_patch_cancelled_leaves_the_completion_alone(
+async def held_completion(
     app: web.Application,
-) -> None:
+) -> tuple[FakeParts, UnifiedUpload, asyncio.Task[list[dict[str, str]]]]:
+    """An upload whose completing PATCH is in flight, S3 holding its answer (`gate`)."""
     fake = FakeParts()
     upload = new_upload(app, fake)
     fake.gate.clear()
-    first = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
+    patch = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
     await asyncio.sleep(0)
+    return fake, upload, patch
+
+
+async def test_a_waiting_patch_cancelled_leaves_the_completion_alone(
+    app: web.Application,
+) -> None:
+    fake, upload, first = await held_completion(app)
     waiting = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
     await asyncio.sleep(0)
     waiting.cancel()  # its client went away
@@ -177,11 +185,7 @@ async def test_a_waiting_patch_cancelled_leaves_the_completion_alone(
 async def test_an_upload_deleted_while_s3_completes_it_loses_the_object(
     app: web.Application,
 ) -> None:
-    fake = FakeParts()
-    upload = new_upload(app, fake)
-    fake.gate.clear()
-    patch = asyncio.create_task(accept_etags(app, upload, list[str | None](ETAGS)))
-    await asyncio.sleep(0)
+    fake, upload, patch = await held_completion(app)
     store = app[STATE_KEY].unified
     del store.uploads[upload.upload_id]  # as its deadline's sweep does
     fake.gate.set()
