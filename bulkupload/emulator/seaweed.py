@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from aiohttp import web
 
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
 from .core import StoredObject
-from .seaweed_parts import SeaweedParts, s3_headers
+from .seaweed_parts import S3_NS, SeaweedParts, StorageTrouble, s3_request
 from .signers import SIGNER_KEY
 from .sigv4 import PostRequest, presigned_post
 from .state import STATE_KEY
@@ -33,7 +32,6 @@ READY_TIMEOUT = 60.0
 LOOKUP_TIMEOUT = aiohttp.ClientTimeout(total=30)  # one HEAD before an attach
 # v2.1's S3 calls; reading a completed object back may take long, but never 30 s without a byte.
 PARTS_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=30)
-S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 def find_weed() -> str | None:
@@ -141,16 +139,8 @@ async def _wait_ready(seaweed: SeaweedFS, session: aiohttp.ClientSession) -> Non
 async def _s3_call(
     session: aiohttp.ClientSession, config: EmulatorConfig, method: str, url: str
 ) -> tuple[int, bytes]:
-    status, _, body = await _s3_request(session, config, method, url)
+    status, _, body = await s3_request(session, config, method, url)
     return status, body
-
-
-async def _s3_request(
-    session: aiohttp.ClientSession, config: EmulatorConfig, method: str, url: str
-) -> tuple[int, Mapping[str, str], bytes]:
-    headers = s3_headers(config, method, url)
-    async with session.request(method, url, headers=headers) as response:
-        return response.status, response.headers, await response.read()
 
 
 async def _create_bucket(
@@ -219,17 +209,13 @@ async def _head(
     session: aiohttp.ClientSession, endpoint: str, config: EmulatorConfig, bucket: str, key: str
 ) -> StoredObject | None:
     path = f"{endpoint}/{bucket}/{key}"
-    status, headers, _ = await _s3_request(session, config, "HEAD", path)
+    status, headers, _ = await s3_request(session, config, "HEAD", path)
     if status == 404:
         return None
     if status != 200 or "Content-Length" not in headers or "ETag" not in headers:
         raise StorageTrouble(f"HeadObject {bucket}/{key}: {status} {dict(headers)}")
     md5 = headers["ETag"].strip('"')
     return StoredObject(bucket, key, int(headers["Content-Length"]), md5, path)
-
-
-class StorageTrouble(RuntimeError):
-    """SeaweedFS answered a lookup with neither the object nor its absence."""
 
 
 SEAWEED_KEY: web.AppKey[SeaweedFS] = web.AppKey("emulator_seaweedfs", SeaweedFS)

@@ -28,7 +28,8 @@ READ_CHUNK = 1024 * 1024
 
 
 class StorageTrouble(RuntimeError):
-    """SeaweedFS answered an S3 call with something other than what the call is for."""
+    """SeaweedFS answered an S3 call with neither what the call is for nor a refusal it
+    expects (a lookup: neither the object nor its absence)."""
 
 
 @dataclass(slots=True)
@@ -148,15 +149,16 @@ class SeaweedParts:
 
     async def _completed_from(self, remote: RemoteObject, etags: list[str]) -> bool:
         """Whether the object exists, completed from parts with these ETags."""
-        wanted, url = multipart_etag(etags), self._url(remote)
+        wanted = multipart_etag(etags)
         if wanted is None:
             return False
         try:
-            async with self.session.head(url, headers=self._signed("HEAD", url)) as response:
-                found = response.headers.get("ETag", "") if response.status == 200 else ""
+            status, headers, _ = await s3_request(
+                self.session, self.config, "HEAD", self._url(remote)
+            )
         except (aiohttp.ClientError, TimeoutError):
             return False
-        return found.strip('"').lower() == wanted
+        return status == 200 and headers.get("ETag", "").strip('"').lower() == wanted
 
     async def _call(
         self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
@@ -171,18 +173,35 @@ class SeaweedParts:
         self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""
     ) -> tuple[int, bytes]:
         """(status, body) of a signed S3 call; a failed connection is a 503 to raise."""
-        signed = {**headers, **self._signed(method, url, payload)}
         try:
-            async with self.session.request(method, url, headers=signed, data=payload) as response:
-                return response.status, await response.read()
+            status, _, body = await s3_request(
+                self.session, self.config, method, url, headers=headers, payload=payload
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unavailable() from exc
+        return status, body
 
     def _signed(self, method: str, url: str, payload: bytes = b"") -> dict[str, str]:
         return s3_headers(self.config, method, url, payload)
 
     def _url(self, remote: RemoteObject) -> str:
         return f"{self.endpoint}/{remote.bucket}/{remote.key}"
+
+
+async def s3_request(
+    session: aiohttp.ClientSession,
+    config: EmulatorConfig,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] = {},
+    payload: bytes = b"",
+) -> tuple[int, Mapping[str, str], bytes]:
+    """(status, headers, body) of an S3 call signed with the emulator's storage keys; a failed
+    connection raises aiohttp's error."""
+    signed = {**headers, **s3_headers(config, method, url, payload)}
+    async with session.request(method, url, headers=signed, data=payload) as response:
+        return response.status, response.headers, await response.read()
 
 
 def s3_headers(

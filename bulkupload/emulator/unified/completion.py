@@ -25,7 +25,6 @@ from .model import (
     UnifiedStore,
     UnifiedUpload,
     UploadError,
-    remove_files,
 )
 from .plan import Detail, detail
 from .remote import PartsRefused
@@ -141,10 +140,7 @@ async def _completed_or_failed(
         await _completed(app, store, upload)
     except BaseException as exc:
         if upload.stored is None:
-            pieces = tuple(part.path for part in upload.parts if part.path is not None)
-            for part in upload.parts:
-                part.path = None
-            upload.stored = AssembledObject(pieces, upload.file_size, None, None)
+            _assemble(upload, {})
             message = "The file could not be processed."
             _fail(store, upload, UploadError("scan_error", message, retryable=True))
         if not isinstance(exc, Exception):
@@ -155,12 +151,7 @@ async def _completed(app: web.Application, store: UnifiedStore, upload: UnifiedU
     """The parts are closed (SCANNING): the object, the whole-file digests Create gave checked,
     then the scan."""
     digests = await whole_digests(store, upload)
-    pieces = tuple(str(part.path) for part in upload.parts if part.path is not None)
-    for part in upload.parts:
-        part.path = None  # the object's now: its files go with it
-    upload.stored = AssembledObject(
-        pieces, upload.file_size, digests.get("md5"), digests.get("sha256")
-    )
+    _assemble(upload, digests)
     given = {"sha256": upload.sha256, "md5": upload.md5}
     wrong = [name for name, want in given.items() if want is not None and want != digests[name]]
     if wrong:
@@ -174,6 +165,16 @@ async def _completed(app: web.Application, store: UnifiedStore, upload: UnifiedU
     upload.scan_polls_left = app[CONFIG_KEY].v21_scan_polls
     if not upload.scan_polls_left:
         _end_scan(store, upload)
+
+
+def _assemble(upload: UnifiedUpload, digests: dict[str, str]) -> None:
+    """The parts become the object (`stored`), with the whole-file digests known so far."""
+    pieces = tuple(part.path for part in upload.parts if part.path is not None)
+    for part in upload.parts:
+        part.path = None  # the object's now: its files go with it
+    upload.stored = AssembledObject(
+        pieces, upload.file_size, digests.get("md5"), digests.get("sha256")
+    )
 
 
 def _plain(etag: str) -> str:
@@ -201,9 +202,7 @@ def _end_scan(store: UnifiedStore, upload: UnifiedUpload) -> None:
 def _fail(store: UnifiedStore, upload: UnifiedUpload, error: UploadError) -> None:
     """A failed upload keeps its digests for inspection; its bytes are of no use to anyone."""
     upload.status, upload.error = FAILED, error
-    if store.remote is not None and upload.remote is not None:
-        store.remote.discard(upload.remote, completed=True)
-    remove_files(upload.stored.pieces if upload.stored else ())
+    store.discard(upload)
 
 
 def _scan_error(*, retryable: bool) -> UploadError:

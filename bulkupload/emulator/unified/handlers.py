@@ -62,8 +62,9 @@ async def create_upload(request: web.Request) -> web.Response:
         parts=[Part(spec) for spec in plan.parts],
     )
     if store.remote is not None:
-        remote = store.remote.begin(upload.company_id, upload.upload_id, plan.content_type)
-        upload.remote = await remote
+        upload.remote = await store.remote.begin(
+            upload.company_id, upload.upload_id, plan.content_type
+        )
     store.add(upload)
     data: dict[str, object] = {
         "upload_id": upload.upload_id,
