@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from bulkupload.emulator.server import RunningEmulator
@@ -174,3 +176,16 @@ def check_answer(
 def check_request(operation: str, body: Any) -> None:
     """Assert a test's request body is one the contract publishes (so the test is fair)."""
     Draft202012Validator(contract(operation)["request"]["schema"]).validate(body)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` served on a free loopback port for the block (a stand-in for SeaweedFS): its
+    base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

@@ -8,7 +8,7 @@ import socket
 import aiohttp
 import pytest
 from aiohttp import web
-from emulator_testkit import Api, post_form, s3_code
+from emulator_testkit import Api, post_form, s3_code, serving
 
 from bulkupload.emulator.config import EmulatorConfig
 from bulkupload.emulator.core import StoredObject
@@ -117,27 +117,16 @@ async def test_a_lookup_storage_cannot_answer_is_procores_published_503() -> Non
 
     app = web.Application()
     app.router.add_route("HEAD", "/bucket/{key}", head)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     config = EmulatorConfig()
-    try:
-        async with aiohttp.ClientSession() as session:
-            endpoint = f"http://127.0.0.1:{port}"
-            found = await head_object(session, endpoint, config, "bucket", "found")
-            assert found == StoredObject(
-                "bucket", "found", 5, "0123abcd", f"{endpoint}/bucket/found"
-            )
-            assert await head_object(session, endpoint, config, "bucket", "gone") is None
-            for key in ("broken", "no-etag"):
-                with pytest.raises(web.HTTPServiceUnavailable):
-                    await head_object(session, endpoint, config, "bucket", key)
-            with socket.socket() as unused:
-                unused.bind(("127.0.0.1", 0))
-                closed = f"http://127.0.0.1:{unused.getsockname()[1]}"  # bound, not listening
-                with pytest.raises(web.HTTPServiceUnavailable):
-                    await head_object(session, closed, config, "bucket", "found")
-    finally:
-        await runner.cleanup()
+    async with serving(app) as endpoint, aiohttp.ClientSession() as session:
+        found = await head_object(session, endpoint, config, "bucket", "found")
+        assert found == StoredObject("bucket", "found", 5, "0123abcd", f"{endpoint}/bucket/found")
+        assert await head_object(session, endpoint, config, "bucket", "gone") is None
+        for key in ("broken", "no-etag"):
+            with pytest.raises(web.HTTPServiceUnavailable):
+                await head_object(session, endpoint, config, "bucket", key)
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{unused.getsockname()[1]}"  # bound, not listening
+            with pytest.raises(web.HTTPServiceUnavailable):
+                await head_object(session, closed, config, "bucket", "found")

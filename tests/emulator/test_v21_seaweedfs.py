@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from emulator_testkit import Api, s3_code
+from emulator_testkit import Api, s3_code, serving
 from unified_testkit import BIG, Unified, reason_codes
 from yarl import URL
 
@@ -149,15 +149,8 @@ async def stand_in_parts(stand_in: StandIn) -> AsyncIterator[SeaweedParts]:
     """SeaweedParts talking to `stand_in` on loopback."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", stand_in.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield SeaweedParts(session, endpoint, EmulatorConfig())
-    finally:
-        await runner.cleanup()
+    async with serving(app) as endpoint, aiohttp.ClientSession() as session:
+        yield SeaweedParts(session, endpoint, EmulatorConfig())
 
 
 REMOTE = RemoteObject("procore-company-1", "v21/x", "s3+id/1")
