@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: the unified package imports this module
+    from .unified.remote import RemoteObject
 
 
 class Clock:
@@ -67,6 +71,7 @@ class UploadRecord:
     stored: StoredObject | None = None  # set when the storage POST succeeded
     attached_to: int | None = None  # Documents file id, once attached
     segments: list[dict[str, object]] = field(default_factory=list)
+    remote: RemoteObject | None = None  # where a real S3 keeps the segments, when one does
 
     @property
     def used(self) -> bool:

@@ -31,6 +31,16 @@ def md5_header(md5_hex: str) -> str:
     return base64.b64encode(binascii.unhexlify(md5_hex)).decode()
 
 
+def s3_part_headers(spec: PartSpec) -> dict[str, str]:
+    """What a PUT of the part to S3's own presigned UploadPart URL must carry, for S3 to check
+    its bytes: its SHA-256 (as S3's `x-amz-checksum-sha256`, base64) and, when given, its MD5."""
+    sha256 = base64.b64encode(binascii.unhexlify(spec.sha256)).decode()
+    headers = {"x-amz-checksum-sha256": sha256}
+    if spec.md5 is not None:
+        headers["Content-MD5"] = md5_header(spec.md5)
+    return headers
+
+
 async def receive_part(request: web.Request, spec: PartSpec, final: Path) -> ReceivedPart:
     """Check the headers, stream the body to `final`, check the bytes; `Rejected` on a miss.
 

@@ -1,4 +1,5 @@
-"""v2.1 parts in SeaweedFS: the `PartStore` of `unified.remote`, by S3 multipart uploads.
+"""v2.1 parts and v1.1 segments in SeaweedFS: the `PartStore` of `unified.remote`, by S3
+multipart uploads.
 
 Every call is SigV4-signed with the emulator's storage keys; a failed or unexpected answer is
 Procore's published 503 for the API call that needed it (the client tries again later).
@@ -41,12 +42,12 @@ class SeaweedParts:
     config: EmulatorConfig
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
+    async def begin(self, company_id: int, key: str, headers: dict[str, str]) -> RemoteObject:
         company = self.config.company(company_id)
         assert company is not None  # the middleware checked the scope
-        remote = RemoteObject(company.bucket, f"v21/{upload_id}", "")
-        url = f"{self._url(remote)}?uploads"
-        body = await self._call("POST", url, {"Content-Type": content_type})
+        remote = RemoteObject(company.bucket, key, "")
+        url = f"{self.object_url(remote)}?uploads"
+        body = await self._call("POST", url, headers)
         s3_upload_id = _find(body, "UploadId")
         if not s3_upload_id:
             raise _unavailable() from StorageTrouble(f"CreateMultipartUpload: {body[:300]!r}")
@@ -55,7 +56,7 @@ class SeaweedParts:
     def part_url(
         self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int
     ) -> str:
-        url = f"{self._url(remote)}?partNumber={number}&{_upload_query(remote)}"
+        url = f"{self.object_url(remote)}?partNumber={number}&{_upload_query(remote)}"
         return presign_url(
             "PUT",
             url,
@@ -72,7 +73,7 @@ class SeaweedParts:
         marker = "0"
         while True:
             query = f"{_upload_query(remote)}&part-number-marker={marker}"
-            status, body = await self._answer("GET", f"{self._url(remote)}?{query}")
+            status, body = await self._answer("GET", f"{self.object_url(remote)}?{query}")
             if status == 404:
                 return {}  # completed or aborted: S3 holds no parts for it any more
             if status != 200:
@@ -96,7 +97,7 @@ class SeaweedParts:
             for number, etag in enumerate(etags, start=1)
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-        url = f"{self._url(remote)}?{_upload_query(remote)}"
+        url = f"{self.object_url(remote)}?{_upload_query(remote)}"
         status, answer = await self._answer("POST", url, payload=body)
         if status == 404 and await self._completed_from(remote, etags):
             return  # completed by an earlier call whose answer was lost: the same parts
@@ -114,7 +115,7 @@ class SeaweedParts:
     async def digests(self, remote: RemoteObject, names: tuple[str, ...]) -> dict[str, str]:
         digests = [hashlib.new(name) for name in names]
         try:
-            status = await self._read_into(self._url(remote), digests)
+            status = await self._read_into(self.object_url(remote), digests)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unavailable() from exc
         if status != 200:
@@ -133,7 +134,7 @@ class SeaweedParts:
     def discard(self, remote: RemoteObject, *, completed: bool) -> None:
         # Not known complete: abort the multipart upload, and delete an object it may have
         # become all the same (a completion whose answer was lost).
-        url = self._url(remote)
+        url = self.object_url(remote)
         urls = [url] if completed else [f"{url}?{_upload_query(remote)}", url]
         task = asyncio.get_running_loop().create_task(self._delete(urls))
         self.background.add(task)
@@ -154,7 +155,7 @@ class SeaweedParts:
             return False
         try:
             status, headers, _ = await s3_request(
-                self.session, self.config, "HEAD", self._url(remote)
+                self.session, self.config, "HEAD", self.object_url(remote)
             )
         except (aiohttp.ClientError, TimeoutError):
             return False
@@ -184,7 +185,7 @@ class SeaweedParts:
     def _signed(self, method: str, url: str, payload: bytes = b"") -> dict[str, str]:
         return s3_headers(self.config, method, url, payload)
 
-    def _url(self, remote: RemoteObject) -> str:
+    def object_url(self, remote: RemoteObject) -> str:
         return f"{self.endpoint}/{remote.bucket}/{remote.key}"
 
 

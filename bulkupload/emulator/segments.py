@@ -2,6 +2,9 @@
 
 The PUT URLs are "presigned-ish": an HMAC over bucket, key, part, upload id, SHA-256 and expiry
 in the query string, checked like S3 checks a presigned URL (signature, expiry, exact headers).
+When a real S3 keeps the parts (`EmulatorState.part_store`, `--storage seaweedfs`), the URLs are
+its own presigned UploadPart URLs instead, of the multipart upload Create started, and S3 checks
+the PUTs itself.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from aiohttp import web
 
 from .config import CONFIG_KEY, CompanyConfig, EmulatorConfig
 from .core import PartSpec, UploadRecord
-from .part_bodies import md5_header, receive_part
+from .part_bodies import md5_header, receive_part, s3_part_headers
 from .s3_errors import reject
 from .state import STATE_KEY
 from .storage_gate import counted, known_bucket, storage_prelude
@@ -71,8 +74,18 @@ def segment_answers(
     request: web.Request, company: CompanyConfig, record: UploadRecord
 ) -> list[dict[str, object]]:
     """The per-segment part of the Create Upload answer: URL and the exact headers to send."""
-    config = request.app[CONFIG_KEY]
+    config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
     expires = int(record.expires)
+    store = state.part_store
+    if store is not None and record.remote is not None:
+        # S3's own presigned UploadPart, held to real time (not to the emulator's clock).
+        expires_in = max(1, int(record.expires - state.clock.now()))
+        remote_answers = []
+        for number, segment in enumerate(record.segments, start=1):
+            headers = s3_part_headers(_spec(segment))
+            url = store.part_url(record.remote, number, headers, expires_in)
+            remote_answers.append({**_described(segment), "url": url, "headers": headers})
+        return remote_answers
     answers = []
     for number, segment in enumerate(record.segments, start=1):
         sha256, md5 = str(segment["sha256"]), segment["md5"]
@@ -95,13 +108,26 @@ def segment_answers(
         headers = {"x-amz-content-sha256": sha256, "content-length": str(segment["size"])}
         if isinstance(md5, str):
             headers["content-md5"] = md5_header(md5)
-        answer: dict[str, object] = {"size": segment["size"], "sha256": sha256}
-        if isinstance(md5, str):  # published as a string: absent rather than null
-            answer["md5"] = md5
+        answer = _described(segment)
         answer["url"] = f"{request.url.origin()}/s3/{company.bucket}/{record.key}?{query}"
         answer["headers"] = headers
         answers.append(answer)
     return answers
+
+
+def _described(segment: dict[str, object]) -> dict[str, object]:
+    """What an answer repeats of a segment Create was told of."""
+    answer: dict[str, object] = {"size": segment["size"], "sha256": segment["sha256"]}
+    if isinstance(segment["md5"], str):  # published as a string: absent rather than null
+        answer["md5"] = segment["md5"]
+    return answer
+
+
+def _spec(segment: dict[str, object]) -> PartSpec:
+    md5 = segment["md5"]
+    return PartSpec(
+        int(str(segment["size"])), str(segment["sha256"]), md5 if isinstance(md5, str) else None
+    )
 
 
 @counted
@@ -133,8 +159,7 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
     now = state.clock.now()
     if now >= expires or now >= record.expires:
         raise reject(403, "AccessDenied", "Request has expired")
-    md5 = segment["md5"]
-    spec = PartSpec(int(str(segment["size"])), sha256, md5 if isinstance(md5, str) else None)
+    spec = _spec(segment)
     final = app[DATA_DIR_KEY] / "parts" / f"{record.uuid}.{number}"
     received = await receive_part(request, spec, final)
     segment["etag"] = received.etag

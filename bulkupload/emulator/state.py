@@ -17,6 +17,7 @@ from aiohttp import web
 from .core import Clock, StoredObject, UploadRecord
 from .documents.store import DocumentsStore
 from .unified.model import UnifiedStore
+from .unified.remote import PartStore
 
 
 class EmulatorState:
@@ -41,6 +42,12 @@ class EmulatorState:
         self._synced_from = float("-inf")  # when the last finished sync started (monotonic)
         self.documents = DocumentsStore(self.clock, self.uploads)
         self.unified = UnifiedStore(self.clock)  # v2.1 uploads: a store of their own
+
+    @property
+    def part_store(self) -> PartStore | None:
+        """The real S3 that keeps v1.1 segments and v2.1 parts (`--storage seaweedfs`), by its
+        own presigned UploadPart URLs; None when the emulator keeps them itself."""
+        return self.unified.remote
 
     async def sync_storage(self) -> None:
         """Bring `objects` and each upload's `stored` up to date (a no-op for local storage):

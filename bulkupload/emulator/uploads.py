@@ -2,8 +2,9 @@
 
 Create answers a signed POST form (`uuid`, `url`, `fields`) or, with `segments`, one signed PUT
 per segment (`uuid`, `segments`, `status`); Show answers the same shape again; Update (PATCH)
-completes a segmented upload from the segments' ETags. Only the identity that created an upload
-may see or complete it. Every answer carries exactly the fields the contract publishes.
+completes a segmented upload from the segments' ETags (a real S3 that keeps the segments
+completes its multipart upload from them, and checks them). Only the identity that created an
+upload may see or complete it. Every answer carries exactly the fields the contract publishes.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from .config import CONFIG_KEY
 from .core import Identity, StoredObject, UploadRecord
 from .part_bodies import assemble_parts
 from .replies import api_error
+from .seaweed_parts import multipart_etag
 from .segments import plan_segments
 from .signers import SIGNER_KEY
 from .sigv4 import PostRequest, content_disposition
 from .state import STATE_KEY
 from .streaming import DATA_DIR_KEY, object_path
+from .unified.remote import PartsRefused
 from .upload_records import (
     FORMS_KEY,
     deleted_unattached,
@@ -37,6 +40,7 @@ CREATE_KEYS = frozenset(
     | {"segments"}
 )
 UPDATE_SEGMENT_KEYS = frozenset({"size", "sha256", "md5", "etag"})
+OCTETS = "application/octet-stream"
 
 # ---- Create ------------------------------------------------------------------------------
 
@@ -98,7 +102,11 @@ async def create_upload(request: web.Request) -> web.Response:
         size_hint=total if segments else size,
         segments=segments,
     )
+    disposition = content_disposition(filename or uuid, attachment=attachment)
     if segments:
+        if state.part_store is not None:  # a real S3 keeps the segments: its multipart upload
+            served = {"Content-Type": content_type or OCTETS, "Content-Disposition": disposition}
+            record.remote = await state.part_store.begin(company.id, key, served)
         state.add_upload(record)
         return web.json_response(segmented_answer(request, company, record), status=201)
     extra: tuple[tuple[str, str], ...] = ()
@@ -107,8 +115,8 @@ async def create_upload(request: web.Request) -> web.Response:
     post = PostRequest(
         bucket=company.bucket,
         key=key,
-        content_type=content_type or "application/octet-stream",
-        content_disposition=content_disposition(filename or uuid, attachment=attachment),
+        content_type=content_type or OCTETS,
+        content_disposition=disposition,
         min_size=size if size is not None else 0,
         max_size=size if size is not None else config.max_upload_size,
         extra_fields=extra,
@@ -132,6 +140,7 @@ async def show_upload(request: web.Request) -> web.Response:
     if record.segments:
         company = request.app[CONFIG_KEY].company(record.company_id)
         assert company is not None
+        await _learn_received(request, record)
         return web.json_response(segmented_answer(request, company, record))
     url, fields = request.app[FORMS_KEY][record.uuid]
     return web.json_response({"uuid": record.uuid, "url": url, "fields": fields})
@@ -161,11 +170,19 @@ async def update_upload(request: web.Request) -> web.Response:
         return api_error(422, "This upload is not a segmented upload.")
     if len(given) != len(record.segments):
         return api_error(422, f"Expected {len(record.segments)} segments, got {len(given)}.")
+    # A real S3 keeps the segments: it checks the ETags as it completes them, unless it did
+    # before and the emulator knows every one (a PATCH repeated after its answer was lost).
+    learned = all(segment["etag"] is not None for segment in record.segments)
+    remote = record.remote is not None and (record.stored is None or not learned)
     for number, (item, segment) in enumerate(zip(given, record.segments, strict=True), start=1):
-        problem = _segment_problem(item, segment)
+        problem = _segment_problem(item, segment, etag_known=not remote)
         if problem:
             return api_error(422, f"Segment {number}: {problem}.")
-    if record.stored is None:
+    if remote:
+        refusal = await _complete_in_s3(request, record, given)
+        if refusal is not None:
+            return refusal
+    elif record.stored is None:
         app = request.app
         final = object_path(app[DATA_DIR_KEY], record.bucket, record.key)
         parts = [Path(str(segment["path"])) for segment in record.segments]
@@ -205,10 +222,61 @@ def _update_segments(body: dict[str, object]) -> list[dict[str, object]] | web.R
     return items
 
 
-def _segment_problem(item: dict[str, object], segment: dict[str, object]) -> str | None:
-    if segment["etag"] is None:
+async def _learn_received(request: web.Request, record: UploadRecord) -> None:
+    """The ETags of the segments a real S3 holds, for Show (none once it completed them)."""
+    store = request.app[STATE_KEY].part_store
+    if store is None or record.remote is None or record.stored is not None:
+        return
+    held = await store.etags(record.remote)
+    for number, segment in enumerate(record.segments, start=1):
+        if number in held:
+            # The bytes are fixed by the SHA-256 S3 checked, so is their MD5: kept for good.
+            segment["etag"] = held[number]
+
+
+async def _complete_in_s3(
+    request: web.Request, record: UploadRecord, given: list[dict[str, object]]
+) -> web.Response | None:
+    """S3 completes its multipart upload from the ETags given (it checks them against the
+    segments it holds); when it will not, its listing says which segment is wrong (a 422)."""
+    store = request.app[STATE_KEY].part_store
+    assert store is not None and record.remote is not None
+    etags = [_unquoted(item["etag"]) for item in given]
+    try:
+        await store.finish(record.remote, etags)
+    except PartsRefused:
+        held = await store.etags(record.remote)
+        for number, etag in enumerate(etags, start=1):
+            if number not in held:
+                return api_error(422, f"Segment {number}: has not been uploaded.")
+            if held[number] != etag:
+                return api_error(422, f"Segment {number}: ETag does not match the uploaded bytes.")
+        return api_error(422, "The segments do not match what storage received.")
+    for segment, etag in zip(record.segments, etags, strict=True):
+        segment["etag"] = etag
+    if record.stored is None:
+        size = sum(int(str(segment["size"])) for segment in record.segments)
+        # S3's ETag of an object made of parts, as a listing or a HEAD of it would say.
+        made = multipart_etag(etags) or ""
+        url = store.object_url(record.remote)
+        stored = StoredObject(record.bucket, record.key, size, made, url)
+        request.app[STATE_KEY].objects[(record.bucket, record.key)] = stored
+        record.stored = stored
+    return None
+
+
+def _unquoted(etag: object) -> str:
+    return str(etag).strip().strip('"').lower()
+
+
+def _segment_problem(
+    item: dict[str, object], segment: dict[str, object], *, etag_known: bool = True
+) -> str | None:
+    """What is wrong with one segment of a PATCH; its ETag is left to S3 when the emulator
+    has not seen the segment arrive (`etag_known` false: a real S3 keeps it)."""
+    if etag_known and segment["etag"] is None:
         return "has not been uploaded"
-    if str(item["etag"]).strip().strip('"') != segment["etag"]:
+    if etag_known and _unquoted(item["etag"]) != segment["etag"]:
         return "ETag does not match the uploaded bytes"
     if "size" in item and item["size"] != segment["size"]:
         return "size is not the one given at create"

@@ -92,6 +92,19 @@ class Api:
         assert status == 201, data
         return Upload(data["uuid"], data["url"], data["fields"])
 
+    async def attach(self, uuid: str, name: str, project: int = 42) -> tuple[int, Any]:
+        """A Documents file made of upload `uuid` (POST /rest/v1.0/files): status and answer."""
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("file[name]", name)
+        form.add_field("file[upload_uuid]", uuid)
+        async with self.session.post(
+            self.emulator.base_url + "/rest/v1.0/files",
+            data=form,
+            params={"project_id": str(project)},
+            headers=self.headers(),
+        ) as response:
+            return response.status, await response.json()
+
 
 def multipart(
     parts: list[tuple[str, bytes, str | None]], boundary: str | None = None

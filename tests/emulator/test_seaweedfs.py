@@ -71,19 +71,7 @@ async def test_attach_looks_up_only_the_upload_it_names(seaweed_api: Api) -> Non
     """Before a file version takes an upload, the emulator asks SeaweedFS for that one object
     (not a listing of the bucket): refused while nothing is stored, taken once it is."""
     first, second = await seaweed_api.create_upload(), await seaweed_api.create_upload()
-
-    async def attach(uuid: str, name: str) -> tuple[int, object]:
-        form = aiohttp.FormData(default_to_multipart=True)
-        form.add_field("file[name]", name)
-        form.add_field("file[upload_uuid]", uuid)
-        async with seaweed_api.session.post(
-            seaweed_api.emulator.base_url + "/rest/v1.0/files",
-            data=form,
-            params={"project_id": "42"},
-            headers=seaweed_api.headers(),
-        ) as response:
-            return response.status, await response.json()
-
+    attach = seaweed_api.attach
     status, answer = await attach(first.uuid, f"early-{first.uuid}.pdf")
     assert status == 422, answer
     data = b"looked up, not listed"

@@ -35,8 +35,11 @@ class FakeParts:
         self.finish_fails = False
         self.digests_fail: BaseException | None = None
 
-    async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
-        return RemoteObject("bucket", f"v21/{upload_id}", "s3-id")
+    async def begin(self, company_id: int, key: str, headers: dict[str, str]) -> RemoteObject:
+        return RemoteObject("bucket", key, "s3-id")
+
+    def object_url(self, remote: RemoteObject) -> str:
+        return f"http://127.0.0.1:1/{remote.key}"
 
     def part_url(
         self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int

@@ -163,7 +163,8 @@ async def test_storage_trouble_is_procores_published_503(status: int) -> None:
     (404: completed or aborted) holds no parts."""
     stand_in = StandIn(status)
     async with stand_in_parts(stand_in) as parts:
-        for call in (parts.begin(1, "x", "application/pdf"), parts.digests(REMOTE, ("md5",))):
+        begin = parts.begin(1, "v21/x", {"Content-Type": "application/pdf"})
+        for call in (begin, parts.digests(REMOTE, ("md5",))):
             with pytest.raises(web.HTTPServiceUnavailable):
                 await call
         if status == 404:
@@ -218,7 +219,7 @@ async def test_a_completion_whose_answer_was_lost_is_not_refused(v21: Unified) -
     data = await v21.start([b"lost answer"])
     endpoint = str(URL(data["segments"][0]["url"]).origin())
     parts = SeaweedParts(v21.api.session, endpoint, EmulatorConfig())
-    remote = await parts.begin(1, f"lost-{data['upload_id']}", "application/pdf")
+    remote = await parts.begin(1, f"v21/lost-{data['upload_id']}", {})
     url = parts.part_url(remote, 1, {}, 600)
     async with v21.api.session.put(url, data=b"lost answer") as response:
         assert response.status == 200, await response.text()

@@ -63,7 +63,7 @@ async def create_upload(request: web.Request) -> web.Response:
     )
     if store.remote is not None:
         upload.remote = await store.remote.begin(
-            upload.company_id, upload.upload_id, plan.content_type
+            upload.company_id, f"v21/{upload.upload_id}", {"Content-Type": plan.content_type}
         )
     store.add(upload)
     data: dict[str, object] = {

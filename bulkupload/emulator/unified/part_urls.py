@@ -6,16 +6,13 @@ URL: `{origin}/storage/v2.1/uploads/{upload_id}/parts/{n}?expires_at={unix s}&si
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
 
 from aiohttp import web
 
-from bulkupload.emulator.core import PartSpec
-from bulkupload.emulator.part_bodies import md5_header
+from bulkupload.emulator.part_bodies import md5_header, s3_part_headers
 from bulkupload.emulator.s3_errors import reject
 
 from .model import UnifiedStore, UnifiedUpload
@@ -41,7 +38,7 @@ def segment_answers(
     remote, where = store.remote, upload.remote
     for number, part in enumerate(upload.parts, start=1):
         if remote is not None and where is not None:
-            headers = part_headers(part.spec)
+            headers = s3_part_headers(part.spec)
             url = remote.part_url(where, number, headers, expires_in)
             answers.append({"url": url, "url_expires_at": expires_at, "headers": headers})
             continue
@@ -59,16 +56,6 @@ def segment_answers(
             }
         )
     return answers
-
-
-def part_headers(spec: PartSpec) -> dict[str, str]:
-    """What a PUT of the part to S3's own presigned URL must carry, for S3 to check its bytes:
-    its SHA-256 (as S3's `x-amz-checksum-sha256`, base64) and, when given, its MD5."""
-    sha256 = base64.b64encode(binascii.unhexlify(spec.sha256)).decode()
-    headers = {"x-amz-checksum-sha256": sha256}
-    if spec.md5 is not None:
-        headers["Content-MD5"] = md5_header(spec.md5)
-    return headers
 
 
 def signed_expiry(store: UnifiedStore, request: web.Request) -> int:

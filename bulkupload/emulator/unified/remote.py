@@ -11,7 +11,8 @@ are the single part's (checked by S3 as it came) or, for a file of several parts
 from S3 when Create gave them or an admin listing asks.
 
 `PartStore` is what the handlers need of such a store; `bulkupload.emulator.seaweed_parts`
-implements it for SeaweedFS and sets `UnifiedStore.remote` when the app starts.
+implements it for SeaweedFS and sets `UnifiedStore.remote` when the app starts. v1.1 segmented
+uploads use the same store (`EmulatorState.part_store`): their segments are its parts.
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ class PartsRefused(Exception):
 
 
 class PartStore(Protocol):
-    async def begin(self, company_id: int, upload_id: str, content_type: str) -> RemoteObject:
-        """Start the multipart upload the parts will join."""
+    async def begin(self, company_id: int, key: str, headers: dict[str, str]) -> RemoteObject:
+        """Start the multipart upload the parts will join, of object `key` in the company's
+        bucket, served with `headers` (Content-Type, Content-Disposition)."""
 
     def part_url(
         self, remote: RemoteObject, number: int, headers: dict[str, str], expires_in: int
     ) -> str:
         """A presigned PUT of part `number` that must carry exactly `headers`."""
+
+    def object_url(self, remote: RemoteObject) -> str:
+        """Where the completed object is."""
 
     async def etags(self, remote: RemoteObject) -> dict[int, str]:
         """The MD5 hex (unquoted, lower case) of each part S3 holds, by part number."""
