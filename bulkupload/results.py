@@ -17,6 +17,7 @@ from .state import StateRow, now_iso
 __all__ = [
     "error_text",
     "failed",
+    "failed_before_sending",
     "left_behind",
     "placed",
     "skipped",
@@ -103,6 +104,15 @@ def failed(item: Planned | FileEntry, exc: BaseException | str, *, attempts: int
         attempts=attempts,
         error=exc if isinstance(exc, str) else error_text(exc),
     )
+
+
+def failed_before_sending(item: Planned, exc: BaseException | str) -> FileResult:
+    """This file failed before this run sent a byte of it. Bytes an earlier run stored and
+    never placed (`item.resume`) stay on record, 'sent' with their deadline: they may even be
+    placed already (a run killed after the attach, before its record), which only the next
+    run's look at Procore can tell; a 'failed' row would have them sent and placed again."""
+    result = failed(item, exc)
+    return result if item.resume is None else replace(result, disposition=Disposition.KEEP)
 
 
 def _from_stored(stored: Stored, status: Status, disposition: Disposition) -> FileResult:

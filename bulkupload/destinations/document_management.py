@@ -28,7 +28,7 @@ from bulkupload.models import FileResult, Target
 from bulkupload.procore.pdm import BATCH, DocumentUploadUpdate, PdmApi
 from bulkupload.procore.remote import remote_name
 from bulkupload.procore.unified import DONE
-from bulkupload.results import failed, unplaced
+from bulkupload.results import failed_before_sending, unplaced
 
 from .pdm_submit import DAY, Submitter, submitted
 
@@ -139,7 +139,7 @@ class DocumentManagement:
         if self.check is not None:
             await self.check.add(outcome)
         if not outcome.ok:
-            return failed(item, metadata_error(outcome))
+            return failed_before_sending(item, metadata_error(outcome))
         name = remote_name(item.entry.name)
         mime = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
         fields = tuple(dict(f) for f in outcome.update_fields())

@@ -21,7 +21,7 @@ from bulkupload.models import FileResult
 from bulkupload.procore.routes import target_errors
 from bulkupload.protocols.base import select
 from bulkupload.protocols.files import restat
-from bulkupload.results import failed, left_behind, skipped
+from bulkupload.results import failed_before_sending, left_behind, skipped
 
 from .control import Stage
 from .rule import per_file
@@ -64,7 +64,7 @@ async def prepare_stage(
             if control.stopping:
                 await results.send(left_behind(item, stage.control.why, sending=False))
                 continue
-            async with per_file(control, results, functools.partial(failed, item)):
+            async with per_file(control, results, functools.partial(failed_before_sending, item)):
                 located = await destination.locate(item)
                 if isinstance(located, FileResult):
                     await results.send(located)

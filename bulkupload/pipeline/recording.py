@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bulkupload.errors import StateError
 from bulkupload.events import FileDone
 from bulkupload.manifest import ManifestWriter
 from bulkupload.messages import Stored
@@ -99,11 +100,13 @@ async def _write(stage: Stage, batch: list[FileResult], manifest: ManifestWriter
     keep = [] if stage.settings.dry_run else batch  # a dry run writes no state
     with anyio.CancelScope(shield=True):  # a line handed to the recorder is never lost
         try:
-            if stage.control.fatal is None:
+            if not isinstance(stage.control.fatal, StateError):
+                # Stopping on another error (credentials, the target) or not at all: what the
+                # files that finished did is kept, or the next run would send them again.
                 await stage.store.record(
                     stage.destination.state_key, keep, stage.run_id, alongside=lines
                 )
-            else:  # the run is stopping on an error: the lines still go, the state may not
+            else:  # the records are what failed: the lines still go, the state may not
                 await anyio.to_thread.run_sync(lines)
         except Exception as exc:
             stage.control.fail(as_state_error(exc))

@@ -360,6 +360,33 @@ def test_sent_but_not_attached_is_attached_without_resending(
         assert record["file_id"] == nodes[rel]["id"]
 
 
+def test_a_failure_before_sending_keeps_the_stored_bytes_on_record(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """A run killed after its attach landed, before its record, leaves the row 'sent'. If
+    Procore fails the next run before that file is settled (here: every API call a 5xx), the
+    row must stay 'sent': a 'failed' row would have the run after it send the bytes again and
+    add them as a second version of the same file."""
+    src = tmp_path / "src"
+    write(src / "a.txt", b"one")
+    assert runner(str(src), "--folder", FOLDER).code == 0
+    with contextlib.closing(sqlite3.connect(runner.state)) as db, db:
+        db.execute("UPDATE files SET status = 'sent', expires_at = 4102444800")
+        before = db.execute("SELECT status, upload_uuid, expires_at FROM files").fetchall()
+    runner.emulator.set_faults(api_5xx=1.0, retry_after=0)
+    hiccup = runner(str(src), "--folder", FOLDER, "--retries", "1")
+    runner.emulator.set_faults(api_5xx=0.0)
+    assert hiccup.code == 1, hiccup.stdout + hiccup.stderr
+    assert [r["status"] for r in read_manifest(runner.manifest)] == ["failed"]
+    with contextlib.closing(sqlite3.connect(runner.state)) as db:
+        kept = db.execute("SELECT status, upload_uuid, expires_at FROM files").fetchall()
+    assert kept == before
+    settled = runner(str(src), "--folder", FOLDER)
+    assert settled.code == 0, settled.stdout + settled.stderr
+    _, nodes = flatten(under(documents(runner), FOLDER))
+    assert len(nodes["a.txt"]["versions"]) == 1  # settled from Procore's state, not sent again
+
+
 def test_run_after_no_attach_attaches_the_stored_uploads(runner: Runner, tmp_path: Path) -> None:
     src = tmp_path / "src"
     expected = write_tree(src, SMALL)
