@@ -47,6 +47,7 @@ __all__ = [
     "INSTANT_ENV",
     "SERVER_WAIT_CAP",
     "TRANSIENT",
+    "OnRetry",
     "Policies",
     "RetryPolicy",
     "call_with_retries",

@@ -25,6 +25,7 @@ from bulkupload.procore.attach import AttachResult, attach
 from bulkupload.procore.client import ApiRequester
 from bulkupload.procore.folders import FolderMirror
 from bulkupload.procore.remote import RemoteFile, remote_name
+from bulkupload.retry import INSTANT, OnRetry
 
 PROJECT = Target("project", 10)
 COMPANY_ID = 1
@@ -52,6 +53,11 @@ class Answer:
 class LoopbackRequester:
     """A minimal ApiClient stand-in: one HTTP call per request, errors raised, calls recorded."""
 
+    policy = INSTANT  # a write sent with retry=False is retried by its caller, at once here
+
+    def on_retry(self, method: str, path: str) -> OnRetry:
+        return lambda exc: None
+
     def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
         self.client = client
         self.calls: list[tuple[str, str]] = []
@@ -64,6 +70,7 @@ class LoopbackRequester:
         json: Any = None,
         form: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> Answer:
         self.calls.append((method, path))
         headers = {"Procore-Company-Id": str(COMPANY_ID)}
@@ -440,6 +447,11 @@ async def test_a_checked_out_file_fails_clearly(
 class OddAnswers:
     """A requester whose answers have shapes Procore does not publish (no id, a list)."""
 
+    policy = INSTANT
+
+    def on_retry(self, method: str, path: str) -> OnRetry:
+        return lambda exc: None
+
     def __init__(self, data: Any) -> None:
         self.data = data
 
@@ -451,6 +463,7 @@ class OddAnswers:
         json: Any = None,
         form: Mapping[str, str] | None = None,
         params: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> Answer:
         return Answer(200 if method == "GET" else 201, {}, self.data)
 

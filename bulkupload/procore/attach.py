@@ -12,7 +12,7 @@ from bulkupload.models import OnConflict
 
 from .client import ApiRequester
 from .folders import FolderMirror
-from .ownership import CLOCK_SKEW, WriteAttempt, ambiguous, renamed_from
+from .ownership import CLOCK_SKEW, WriteAttempt, renamed_from, settled_write
 from .remote import FolderListing, RemoteFile, decoded, remote_name
 
 __all__ = ["AttachAction", "AttachResult", "attach"]
@@ -81,13 +81,16 @@ async def attach(
         if unique:
             fields["unique_name"] = True
         ours = attempt(0)
-        try:
+
+        async def write() -> AttachResult:
             resp = await requester.request(
-                "POST", routes.files, form=_form("file", fields), params=routes.params()
-            )
-        except BulkUploadError as exc:
-            if not ambiguous(exc):
-                raise
+                "POST", routes.files, form=_form("file", fields), params=routes.params(),
+                retry=False,
+            )  # fmt: skip
+            remote = decoded(resp, RemoteFile.from_json)
+            return done(remote, "created" if remote.name == name else "renamed")
+
+        async def landed(exc: BulkUploadError) -> AttachResult:
             listing = await relist()
             mine = [
                 f
@@ -99,28 +102,33 @@ async def attach(
                 return done(found, "created" if found.name == name else "renamed")
             clash = listing.files.get(name)
             if clash is None or unique:
-                raise
+                raise exc
             return await on_clash(clash)
-        remote = decoded(resp, RemoteFile.from_json)
-        return done(remote, "created" if remote.name == name else "renamed")
+
+        retried = requester.on_retry("POST", routes.files)
+        return await settled_write(write, landed, requester.policy, on_retry=retried)
 
     async def new_version(file: RemoteFile) -> AttachResult:
         ours = attempt(file.latest_version or 0)
-        try:
+
+        async def write() -> AttachResult:
             resp = await requester.request(
                 "PATCH",
                 routes.file(file.id),
                 form=_form("file", {"upload_uuid": upload_uuid}),
                 params=routes.params(),
+                retry=False,
             )
-        except BulkUploadError as exc:
-            if not ambiguous(exc):
-                raise
+            return done(decoded(resp, RemoteFile.from_json), "versioned")
+
+        async def landed(exc: BulkUploadError) -> AttachResult:
             now = next((f for f in (await relist()).files.values() if f.id == file.id), None)
             if now is not None and ours.made(now):
                 return done(now, "versioned")
-            raise
-        return done(decoded(resp, RemoteFile.from_json), "versioned")
+            raise exc
+
+        retried = requester.on_retry("PATCH", routes.file(file.id))
+        return await settled_write(write, landed, requester.policy, on_retry=retried)
 
     async def on_clash(file: RemoteFile) -> AttachResult:
         if on_conflict == "skip":

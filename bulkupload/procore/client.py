@@ -43,7 +43,7 @@ from bulkupload.procore.answers import (
 from bulkupload.procore.auth import TokenSource
 from bulkupload.procore.ratelimit import RateLimitPacer
 from bulkupload.procore.unreachable import unreachable
-from bulkupload.retry import RetryPolicy, call_with_retries
+from bulkupload.retry import OnRetry, RetryPolicy, call_with_retries
 from bulkupload.urls import tls_failure, url_refusal
 
 __all__ = [
@@ -81,8 +81,16 @@ class ApiResponseLike(Protocol):
 class ApiRequester(Protocol):
     """The face of `ApiClient` the Documents code uses (tests stand in for it over loopback).
 
-    Errors arrive as exceptions (`ApiError`, `NotFound`, ...) after the client's own retries.
+    Errors arrive as exceptions (`ApiError`, `NotFound`, ...) after the client's own retries;
+    a call made with `retry=False` is sent once, and `policy` says how its caller retries it.
     """
+
+    @property
+    def policy(self) -> RetryPolicy: ...
+
+    def on_retry(self, method: str, path: str) -> OnRetry:
+        """What reports a retry of that call (the run's events, as the client's own retries)."""
+        ...
 
     async def request(
         self,
@@ -93,6 +101,7 @@ class ApiRequester(Protocol):
         form: Mapping[str, str] | None = None,
         # dict, not Mapping: a protocol parameter must be no wider than the real client's.
         params: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> ApiResponseLike: ...
 
 
@@ -163,6 +172,20 @@ class ApiClient:
     def pacer(self) -> RateLimitPacer | None:
         return self._pacer
 
+    @property
+    def policy(self) -> RetryPolicy:
+        """The run's API call policy (for a caller that retries a call made with retry=False)."""
+        return self._policy
+
+    def on_retry(self, method: str, path: str) -> OnRetry:
+        call = route(method, path)
+
+        def retried(exc: BaseException) -> None:
+            if self._events is not None:
+                self._events.retried(self._policy.name, f"{call}: {exc}")
+
+        return retried
+
     def __repr__(self) -> str:
         return f"ApiClient({str(self._base)!r}, company_id={self._company_id})"
 
@@ -174,8 +197,12 @@ class ApiClient:
         json: Any = None,
         form: Mapping[str, str] | None = None,
         params: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> ApiResponse:
         """Send one API call (retried under the policy) and return its successful answer.
+
+        `retry=False`: sent once (a fresh token after a 401 aside), for a write Procore does not
+        publish as safe to repeat; its caller looks at Procore's state before sending it again.
 
         The body is `json`, or `form` sent as multipart/form-data with its fields in order (names
         such as `file[name]` go unescaped); not both. Raises AuthError, NotFound, ApiError
@@ -193,14 +220,13 @@ class ApiClient:
         call = route(method, path)
         self.stats.by_route[call] += 1
         request = _Request(method, url, call, json, form, params)
-
-        def retried(exc: BaseException) -> None:
-            if self._events is not None:
-                self._events.retried(self._policy.name, f"{call}: {exc}")
-
         try:
+            if not retry:
+                return await self._authorized(request)
             return await call_with_retries(
-                self._policy, lambda: self._authorized(request), on_retry=retried
+                self._policy,
+                lambda: self._authorized(request),
+                on_retry=self.on_retry(method, path),
             )
         except BulkUploadError:
             self.stats.errors += 1

@@ -1,23 +1,45 @@
 """Telling our own earlier work from someone else's in Documents, from published fields only.
 
-A write whose answer went missing (a lost connection, a 5xx, or a 4xx on the client's retry
-because the first try already did the work) is settled by looking at Procore's state: Procore
+A write whose answer went missing (a lost connection, a 5xx, an answer of a shape Procore does
+not publish, or a refusal it does not word) is settled by looking at Procore's state: Procore
 shows no upload uuid on a version, so a version is ours when its number, size, creation time
-and creator match what our write would have made.
+and creator match what our write would have made. Procore publishes neither file write as
+safe to repeat (nor that an upload is refused once attached), so a write is sent again only
+once that look shows it did not happen (`settled_write`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from bulkupload.errors import ApiError, AuthError, BulkUploadError, NetworkError, NotFound
+from bulkupload.errors import (
+    ApiError,
+    AuthError,
+    BulkUploadError,
+    NetworkError,
+    NotFound,
+    RateLimited,
+)
+from bulkupload.retry import OnRetry, RetryPolicy, call_with_retries
 
 from .remote import RemoteFile
 
-__all__ = ["CLOCK_SKEW", "WriteAttempt", "ambiguous", "latest_is_ours", "renamed_from"]
+__all__ = [
+    "CLOCK_SKEW",
+    "WriteAttempt",
+    "ambiguous",
+    "latest_is_ours",
+    "renamed_from",
+    "settled_write",
+]
 
-# Errors that say nothing was done, or that nothing can be looked at: never ambiguous.
-_UNAMBIGUOUS = (AuthError, NotFound)
+T = TypeVar("T")
+
+# Errors that say nothing was done (a 429 is refused before any work), or that nothing can be
+# looked at: never ambiguous.
+_UNAMBIGUOUS = (AuthError, NotFound, RateLimited)
 #: Procore's clock and ours may differ; a version created this long before our call is not ours.
 CLOCK_SKEW = 300.0
 
@@ -69,3 +91,26 @@ def renamed_from(name: str, candidate: str) -> bool:
     if not (candidate.startswith(head) and candidate.endswith(tail)):
         return False
     return candidate[len(head) : len(candidate) - len(tail)].isdigit()
+
+
+async def settled_write(
+    write: Callable[[], Awaitable[T]],
+    landed: Callable[[BulkUploadError], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: OnRetry | None = None,
+) -> T:
+    """A write Procore does not publish as safe to repeat, retried under `policy` only once
+    Procore's state shows it did not happen: `write` sends it once (`retry=False`); after an
+    ambiguous failure `landed(exc)` looks at Procore and returns what the write made, or raises
+    (`exc` itself when nothing is there, which the policy may retry)."""
+
+    async def attempt() -> T:
+        try:
+            return await write()
+        except BulkUploadError as exc:
+            if not ambiguous(exc):
+                raise
+            return await landed(exc)
+
+    return await call_with_retries(policy, attempt, on_retry=on_retry)
