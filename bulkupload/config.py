@@ -7,7 +7,8 @@ come only from the environment (`PROCORE_CLIENT_ID` + `PROCORE_CLIENT_SECRET`, o
 Memory bound of a run, every list and cache included (C = concurrency; checked by
 `benchmarks/` with 100,000 failures in a 200,000-file tree):
     C × 2 × chunk_size                 file bytes in flight (one chunk per transfer; a segmented
-                                       file has 2 parts in flight)
+                                       file has 2 parts in flight, all its segments not yet
+                                       started once its instructions are 50 minutes old)
   + (4 × 200 + 3 × C + 500) × ~1 KiB   walk batches, planned/stored queues, one record batch
                                        (the ledger of open files holds the same items)
   + (depth + 64) folder listings       Documents folders on the walk's path and the last 64

@@ -4,8 +4,11 @@ complete.
 
 One pass over the file plans the segments (SHA-256 and MD5 each, and the whole file's MD5). Each
 segment then goes as its own `FileRange`, at most `parallel` at once, so at most `parallel`
-chunks of the file are in memory; a segment is retried on its own. A file that changes is caught
-by each segment's SHA-256 and by a stat before completing, so it never becomes a stored object.
+chunks of the file are in memory; a segment is retried on its own. Segment URLs are not renewed
+(Procore publishes no way), so a file too big to start every segment within the instructions'
+max age at that pace starts the rest together then, a chunk in memory each. A file that
+changes is caught by each segment's SHA-256 and by a stat before completing, so it never
+becomes a stored object.
 """
 
 from __future__ import annotations
@@ -178,14 +181,24 @@ class V1Segmented:
                     failures.append(exc)
                     tg.cancel_scope.cancel()
 
-        async with anyio.create_task_group() as tg:
-            offset = 0
-            for index, target in enumerate(ticket.targets):
-                tg.start_soon(put_one, index, offset, tg)
-                offset += target.size
+        async with anyio.create_task_group() as watch:
+            watch.start_soon(self._start_in_time, ticket, limiter)
+            async with anyio.create_task_group() as tg:
+                offset = 0
+                for index, target in enumerate(ticket.targets):
+                    tg.start_soon(put_one, index, offset, tg)
+                    offset += target.size
+            watch.cancel_scope.cancel()
         if failures:
             raise failures[0]
         return etags
+
+    async def _start_in_time(self, ticket: SegmentTicket, limiter: anyio.CapacityLimiter) -> None:
+        """Procore's segment URLs must be used within the hour after Create, and nothing
+        renews them: once the instructions reach their max age, every segment not yet started
+        starts at once (more in flight, one chunk each) rather than after its URL expired."""
+        await anyio.sleep(max(0.0, ticket.created + self.instruction_max_age - time.monotonic()))
+        limiter.total_tokens = max(limiter.total_tokens, len(ticket.targets))
 
     async def _put(self, ticket: SegmentTicket, index: int, offset: int, meter: Meter) -> str:
         """One segment, retried on its own (a PolicyExpired is not retried: it propagates)."""

@@ -316,6 +316,23 @@ def test_big_files_go_in_segments_through_v1_0_too(runner: Runner, tmp_path: Pat
     }
 
 
+def test_every_segment_starts_before_the_instructions_expire(make_runner, tmp_path: Path) -> None:
+    """Segment URLs are not renewed: at 4 MiB/s, two at a time, the third 5 MiB segment would
+    start 2.5 s after Create, past the URLs' life (2 s here, an hour at Procore). Once the
+    instructions reach --instruction-max-age the rest start at once: one upload, no renewal."""
+    runner: Runner = make_runner(upload_lifetime=2)
+    src = tmp_path / "src"
+    expected = {"big.bin": write(src / "big.bin", os.urandom(15 * 1024 * 1024))}
+    result = runner(
+        str(src), "--segment-threshold", "8MiB", "--segment-size", "5MiB", "--bwlimit", "4M",
+        "--instruction-max-age", "0.5", "--no-attach",
+    )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    assert_all_stored(runner, expected)
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes["POST /rest/v1.1/projects/{id}/uploads"] == 1  # no fresh instructions needed
+
+
 def test_big_files_go_in_segments(runner: Runner, tmp_path: Path) -> None:
     """Above --segment-threshold: Create Upload with segments, PUT each, PATCH complete, attach."""
     src = tmp_path / "src"
