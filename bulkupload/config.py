@@ -64,9 +64,9 @@ class Credentials:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        client_id = env.get("PROCORE_CLIENT_ID") or None
-        client_secret = env.get("PROCORE_CLIENT_SECRET") or None
-        token = env.get("PROCORE_ACCESS_TOKEN") or None
+        client_id = _credential(env, "PROCORE_CLIENT_ID")
+        client_secret = _credential(env, "PROCORE_CLIENT_SECRET")
+        token = _credential(env, "PROCORE_ACCESS_TOKEN")
         if client_id and client_secret:
             return cls(client_id=client_id, client_secret=client_secret)
         if token:
@@ -80,6 +80,16 @@ class Credentials:
             "no Procore credentials: set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET "
             "(or PROCORE_ACCESS_TOKEN) in the environment"
         )
+
+
+def _credential(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value without the line ending or blanks around it (a `secrets.env` with
+    Windows line endings leaves a CR there); any blank or control character left inside
+    cannot travel in an HTTP header, so it is refused here, naming the variable only."""
+    value = env.get(name, "").strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ConfigError(f"{name} contains a space or a control character; check how it is set")
+    return value or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +247,7 @@ def load_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     keys = {key.replace("-", "_") for key in data}
     for secret in ("client_secret", "client_id", "access_token", "token"):

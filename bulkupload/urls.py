@@ -86,6 +86,7 @@ def tls_failure(exc: BaseException, host: str) -> str | None:
 def _one_line(detail: object) -> str:
     if isinstance(detail, ssl.SSLCertVerificationError) and detail.verify_message:
         return str(detail.verify_message)
-    if isinstance(detail, ssl.SSLError) and detail.reason:
+    # aiohttp's ClientConnectorSSLError is an ssl.SSLError built without `reason`.
+    if isinstance(detail, ssl.SSLError) and getattr(detail, "reason", None):
         return str(detail.reason)
     return " ".join(str(detail).split())[:200]

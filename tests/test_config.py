@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bulkupload import cli
 from bulkupload.cli import build_parser, settings_from
-from bulkupload.config import Credentials, Settings, check_url, parse_size
+from bulkupload.config import Credentials, Settings, check_url, load_toml, parse_size
 from bulkupload.errors import ConfigError
 from bulkupload.models import Target
 
@@ -56,6 +56,25 @@ def test_credentials_come_from_the_environment_only() -> None:
         Credentials.from_env({"PROCORE_CLIENT_ID": "id"})
     with pytest.raises(ConfigError, match="no Procore credentials"):
         Credentials.from_env({})
+
+
+def test_credentials_lose_a_line_ending_and_refuse_what_no_header_can_carry() -> None:
+    """Was: a token ending in CR (a `secrets.env` with Windows line endings) failed every file
+    with a traceback from aiohttp's header check, exit 1."""
+    assert Credentials.from_env({"PROCORE_ACCESS_TOKEN": "abc\r\n"}).access_token == "abc"
+    crlf = Credentials.from_env({"PROCORE_CLIENT_ID": " id\r", "PROCORE_CLIENT_SECRET": "s\r"})
+    assert (crlf.client_id, crlf.client_secret) == ("id", "s")
+    for bad in ("ab c", "ab\x00c", "a\rb"):
+        with pytest.raises(ConfigError, match="PROCORE_ACCESS_TOKEN contains") as caught:
+            Credentials.from_env({"PROCORE_ACCESS_TOKEN": bad})
+        assert bad not in str(caught.value)  # the secret itself is never shown
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(b"folder = '\xff\xfe'\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_toml(path)
 
 
 def test_plain_http_only_to_loopback_or_with_a_flag() -> None:

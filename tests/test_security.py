@@ -397,6 +397,17 @@ def test_self_signed_api_ends_the_run_with_exit_2(
     assert run.seconds < 20
 
 
+def test_https_to_a_plain_http_server_is_a_handshake_error_with_exit_2(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Was: "internal error: AttributeError" (aiohttp's SSL connector error has no `reason`)."""
+    https = emulator.base_url.replace("http://", "https://")
+    run = run_cli(https, small_tree(tmp_path), tmp_path, emulator)
+    assert run.code == 2, run.stdout + run.stderr
+    assert "TLS handshake with 127.0.0.1 failed" in run.stderr
+    assert "internal error" not in run.stdout + run.stderr
+
+
 # ── oversized answers ─────────────────────────────────────────────────────────────────────
 # 64 KiB blocks: the server (in this process, so traced too) then buffers little per
 # connection, and the memory measured is the client's.
