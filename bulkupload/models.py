@@ -11,6 +11,7 @@ OnConflict = Literal["version", "skip", "rename"]
 
 
 NOT_SENT = "not sent:"  # how the error of a file a stop left unsent begins (a failure, not a skip)
+WOULD_UPLOAD = "dry run: would upload"  # a dry run's reason for a file it would send
 
 
 class Status(enum.StrEnum):

@@ -68,6 +68,7 @@ async def upload(
     event of the run (`bulkupload.events`), on the event loop; it must not block.
     """
     await anyio.to_thread.run_sync(import_what_it_needs, settings)
+    await anyio.to_thread.run_sync(ready_report, settings)
     tally = Tally()
     progress = Progress(tally, mode=settings.progress)
     bus = EventBus(tally.on_event, progress.on_event, log_event)
@@ -320,6 +321,17 @@ def remember_limits(pacer: RateLimitPacer, known: dict[str, Any]) -> None:
 async def _when_set(event: anyio.Event, then: Callable[[], None]) -> None:
     await event.wait()
     then()
+
+
+def ready_report(settings: Settings) -> None:
+    """Make sure `--report` can be written before any work: its folder made, the file opened
+    for appending (created empty if new). A path that cannot be is the usage error the
+    manifest's would be, not a surprise after the upload."""
+    if settings.report is None:
+        return
+    settings.report.parent.mkdir(parents=True, exist_ok=True)
+    with settings.report.open("a"):
+        pass
 
 
 def write_report(outcome: RunOutcome, settings: Settings) -> None:

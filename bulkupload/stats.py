@@ -24,7 +24,7 @@ from .events import (
     SendPlanned,
     WalkEnded,
 )
-from .models import NOT_SENT, Disposition, FileResult, Status, printable
+from .models import NOT_SENT, WOULD_UPLOAD, Disposition, FileResult, Status, printable
 
 __all__ = ["KEPT_FAILURES", "KEPT_GONE", "RunOutcome", "Tally", "summary_dict"]
 
@@ -192,11 +192,14 @@ class RunOutcome:
 
 def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
     tally = outcome.tally
+    # A dry run's files it would send are no skips (newcomer audit W11).
+    would = tally.skip_reasons.get(WOULD_UPLOAD, 0)
     return {
         "files_found": tally.found,
         "uploaded": tally.uploaded,
         "uploaded_by_earlier_runs": tally.placed_only,
-        "skipped": tally.skipped,
+        "would_upload": would,
+        "skipped": tally.skipped - would,
         "failed": tally.failed,
         "not_started": tally.not_started,
         "bytes_uploaded": tally.bytes_uploaded,

@@ -9,12 +9,12 @@ from typing import Any, TextIO
 
 from ..config import Settings
 from ..human import count, human_bytes, human_duration, reason_text, shown
+from ..models import WOULD_UPLOAD
 from ..stats import RunOutcome, summary_dict
 
 SHOWN_FAILURES = 20
 
 
-WOULD_UPLOAD = "dry run: would upload"  # a dry run's reason for a file it would send
 EXIT_TIME_LIMIT = 75  # EX_TEMPFAIL: stopped by the run window, the next run continues
 
 

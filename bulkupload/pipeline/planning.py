@@ -13,7 +13,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulkupload.events import SendPlanned
 from bulkupload.human import shown
 from bulkupload.messages import Planned
-from bulkupload.models import FileEntry, FileResult, SkippedEntry, WalkItem
+from bulkupload.models import WOULD_UPLOAD, FileEntry, FileResult, SkippedEntry, WalkItem
 from bulkupload.plan import Skip, decide, needs_md5, touched
 from bulkupload.preflight import name_notes, refusal
 from bulkupload.protocols.base import select
@@ -134,7 +134,7 @@ class _Planner:
         stage.events.emit(SendPlanned(1, entry.size))
         if settings.dry_run and not stage.destination.checks_in_dry_run:
             self.dry_run.lines.append(f"would upload: {shown(entry.rel)}")
-            await self.results.send(skipped(entry, "dry run: would upload", prior=row, md5=md5))
+            await self.results.send(skipped(entry, WOULD_UPLOAD, prior=row, md5=md5))
         else:
             stage.ledger.planned(item)
             await self.planned.send(item)

@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkupload.errors import FileChanged
 from bulkupload.messages import Planned, Ticket
-from bulkupload.models import FileResult
+from bulkupload.models import WOULD_UPLOAD, FileResult
 from bulkupload.procore.routes import target_errors
 from bulkupload.protocols.base import select
 from bulkupload.protocols.files import restat
@@ -70,8 +70,7 @@ async def prepare_stage(
                     await results.send(located)
                     continue
                 if stage.settings.dry_run:  # checked (read-only), nothing sent
-                    reason = "dry run: would upload"
-                    await results.send(skipped(item.entry, reason, prior=item.prior))
+                    await results.send(skipped(item.entry, WOULD_UPLOAD, prior=item.prior))
                     continue
                 stage.ledger.planned(located)
                 if located.resume is not None:

@@ -261,6 +261,11 @@ def test_json_prints_the_report_fields_and_quiet_prints_nothing(
     assert summary["uploaded"] == len(FILES) and summary["manifest"] == str(runner.manifest)
     dry = runner(str(src), "--json", "--dry-run")
     assert json.loads(dry.stdout)["files_found"] == len(FILES)  # stdout: the JSON only
+    # A dry run's files it would send are no skips, in the JSON as in the summary line.
+    (src / "new.txt").write_text("new")
+    dry = runner(str(src), "--json", "--dry-run")
+    counts = json.loads(dry.stdout)
+    assert (counts["would_upload"], counts["skipped"]) == (1, len(FILES)), counts
     quiet = runner(str(src), "-q")
     assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
 

@@ -109,6 +109,20 @@ def test_no_token_reaches_storage_and_variant_company(runner: Runner, tmp_path: 
     assert all(u["company_id"] == 2 for u in uploads)
 
 
+def test_a_report_path_that_cannot_be_written_stops_the_run_before_any_call(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was: the files were uploaded, then the run ended with the OSError and no summary."""
+    src = tmp_path / "src"
+    write(src / "a.txt", b"a")
+    (tmp_path / "not-a-folder").write_text("a file")
+    result = runner(str(src), "--report", str(tmp_path / "not-a-folder" / "report.json"))
+    assert result.code == 2, result.stdout + result.stderr
+    assert "not-a-folder" in result.stderr and "Traceback" not in result.stderr
+    counters = runner.emulator.counters()
+    assert (counters["api_calls"], counters["storage_requests"]) == (0, 0)
+
+
 def test_bad_input_is_reported_per_file(runner: Runner, tmp_path: Path) -> None:
     src = tmp_path / "src"
     expected = make_tree(src, 10)
