@@ -8,6 +8,7 @@ one-line reason, so the manifest can explain each file that was not uploaded.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Generator, Iterator, Sequence
@@ -119,10 +120,40 @@ def _classify(
     if reason is not None:
         yield SkippedEntry(path=path, rel=rel, reason=reason)
     elif stat.S_ISREG(st.st_mode):
+        if not _may_read(path, st):
+            # Known now, before its folder is made in Procore or an upload created for it.
+            reason = f"cannot read {printable(rel)}: permission denied"
+            yield SkippedEntry(path=path, rel=rel, reason=reason, failed=True)
+            return
         yield FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, dev=st.st_dev)
     else:
         kind = next((label for test, label in _SPECIAL_KINDS if test(st.st_mode)), "unknown type")
         yield SkippedEntry(path=path, rel=rel, reason=f"skipped: {kind}")
+
+
+def _may_read(path: str, st: os.stat_result) -> bool:
+    """Whether this process may read the file. Its mode bits granting us read settle it with
+    no system call; only a file they do not (rare) is asked about with access(), which knows
+    capabilities (root) and ACLs: an unchanged tree on a network share pays nothing more."""
+    ids = _our_ids()
+    if ids is None:  # no POSIX ids (Windows): reading will tell
+        return True
+    uid, gids = ids
+    mode = st.st_mode
+    if mode & stat.S_IROTH or (st.st_uid == uid and mode & stat.S_IRUSR):
+        return True
+    if st.st_gid in gids and mode & stat.S_IRGRP:
+        return True
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.R_OK, effective_ids=True)
+    return os.access(path, os.R_OK)
+
+
+@functools.cache
+def _our_ids() -> tuple[int, frozenset[int]] | None:
+    if not hasattr(os, "geteuid"):
+        return None
+    return os.geteuid(), frozenset((os.getegid(), *os.getgroups()))
 
 
 @dataclass

@@ -168,6 +168,9 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
     assert records["no-permission.txt"]["status"] == "failed"
     assert "permission" in records["no-permission.txt"]["error"].lower()
+    # Known unreadable at the walk: no upload is created for it (the deleted file's was).
+    routes = runner.emulator.counters()["api_calls_by_route"]
+    assert routes["POST /rest/v1.1/projects/{id}/uploads"] == len(expected) + 1
     assert records["zz-deleted.txt"]["status"] == "failed"
     assert "no longer exists" in records["zz-deleted.txt"]["error"]
     for rel in expected:
