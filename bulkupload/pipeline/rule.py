@@ -1,8 +1,8 @@
 """The one error rule of every stage loop.
 
 A problem of one file fails that file and the run goes on; an error no file can get past
-(credentials, target, state store) stops the run through `Control.fail`; nothing else escapes
-a stage, so every file found gets its manifest line whatever went wrong.
+(credentials, target, state store, Procore down) stops the run through `Control.fail`; nothing
+else escapes a stage, so every file found gets its manifest line whatever went wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from types import TracebackType
 
 from anyio.streams.memory import MemoryObjectSendStream
 
-from bulkupload.errors import AuthError, BulkUploadError, ConfigError, StateError, TargetUnusable
+from bulkupload.errors import (
+    AuthError,
+    BulkUploadError,
+    ConfigError,
+    ProcoreUnreachable,
+    StateError,
+    TargetUnusable,
+)
 from bulkupload.models import FileResult
 
 from .control import Control
@@ -23,7 +30,7 @@ __all__ = ["FATAL", "as_state_error", "per_file"]
 log = logging.getLogger("bulkupload")
 
 #: Errors that no other file could get past: they stop the whole run (exit 2).
-FATAL = (AuthError, ConfigError, StateError, TargetUnusable)
+FATAL = (AuthError, ConfigError, ProcoreUnreachable, StateError, TargetUnusable)
 
 
 class per_file:

@@ -27,7 +27,9 @@ from bulkupload.errors import (
     AuthError,
     BulkUploadError,
     InsecureApi,
+    NetworkError,
     NotFound,
+    ProcoreUnreachable,
     RateLimited,
 )
 from bulkupload.events import ApiPaced, EventBus
@@ -165,6 +167,7 @@ class ApiClient:
         if pacer is not None and events is not None:
             pacer.on_hold = lambda wait: events.emit(ApiPaced(wait))
         self._max_answer = max_answer_bytes
+        self._answered = float("-inf")  # when an API call last got an answer (monotonic)
         self._events = events
         self.stats = ApiStats()
 
@@ -208,7 +211,8 @@ class ApiClient:
         such as `file[name]` go unescaped); not both. Raises AuthError, NotFound, ApiError
         (AnswerTooLarge for a success answer over `MAX_ANSWER_BYTES`), InsecureApi (TLS
         verification failed: never retried), RateLimited/ApiUnavailable/NetworkError when
-        retries are exhausted. Every ApiError names the call (`.call`).
+        retries are exhausted (ProcoreUnreachable, which stops a run, when not one API call got
+        an answer meanwhile). Every ApiError names the call (`.call`).
         """
         if json is not None and form is not None:
             raise ValueError("an API call sends json or form, not both")
@@ -220,6 +224,7 @@ class ApiClient:
         call = route(method, path)
         self.stats.by_route[call] += 1
         request = _Request(method, url, call, json, form, params)
+        asked = time.monotonic()
         try:
             if not retry:
                 return await self._authorized(request)
@@ -228,6 +233,12 @@ class ApiClient:
                 lambda: self._authorized(request),
                 on_retry=self.on_retry(method, path),
             )
+        except NetworkError as exc:
+            self.stats.errors += 1
+            if retry and self._answered < asked:
+                # Its whole retry window, and not one call answered: Procore is down for us.
+                raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
+            raise
         except BulkUploadError:
             self.stats.errors += 1
             raise
@@ -264,6 +275,7 @@ class ApiClient:
                 headers=headers,
                 allow_redirects=False,
             ) as resp:
+                self._answered = time.monotonic()
                 status, answer_headers = resp.status, resp.headers
                 body, complete = await read_capped(resp, self._max_answer)
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -180,6 +180,34 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     assert "no-permission.txt: " in stdout  # listed under failures in the summary
 
 
+def test_procore_gone_mid_run_stops_the_run_at_once(make_runner, tmp_path: Path) -> None:
+    """Was: each file left spent its own retries on the dead host, one after another (about
+    33 s each with backoff: close to an hour for 100 files). Now the first call that spends
+    its retries with no call answered meanwhile stops the run: exit 2, every file its line."""
+    runner = make_runner(storage_latency=0.2)
+    src = tmp_path / "src"
+    expected = make_tree(src, 40)
+    cmd = runner.command(str(src), "--no-attach", "--concurrency", "2")
+    proc = subprocess.Popen(
+        cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not (runner.manifest.exists() and runner.manifest.read_bytes().count(b"\n") >= 1):
+        assert time.monotonic() < deadline, "the CLI never finished a file"
+        time.sleep(0.02)
+    runner.emulator.stop()
+    stopped = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stdout + stderr
+    assert time.monotonic() - stopped < 15
+    assert "cannot reach" in stderr and "Traceback" not in stdout + stderr
+    records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
+    assert set(records) == set(expected)  # every file found has its line
+    left = [r for r in records.values() if r["status"] != "uploaded"]
+    assert left and all(r["status"] == "failed" for r in left)
+    assert any("not sent" in r["error"] for r in left)  # the next run sends them
+
+
 def test_help_documents_every_option(runner: Runner) -> None:
     from bulkupload.cli import build_parser
 
