@@ -144,6 +144,18 @@ def test_bad_input_is_reported_per_file(runner: Runner, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def started_one_file_done(runner: Runner, cmd: list[str]) -> subprocess.Popen[str]:
+    """The CLI `cmd` started in its own process, once its manifest has its first line."""
+    proc = subprocess.Popen(
+        cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not (runner.manifest.exists() and runner.manifest.read_bytes().count(b"\n") >= 1):
+        assert time.monotonic() < deadline, "the CLI never finished a file"
+        time.sleep(0.02)
+    return proc
+
+
 def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     # Slow API answers so the walk is long done when the last file's turn comes.
     runner = make_runner(api_latency=0.25)
@@ -155,14 +167,8 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     doomed = src / "zz-deleted.txt"
     write(doomed, b"gone before upload")
     cmd = runner.command(str(src), "--no-attach", "--concurrency", "1", drop_root_read=True)
-    proc = subprocess.Popen(
-        cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
     # The first finished file means the walk (one batch) is done; the last file is seconds away.
-    deadline = time.monotonic() + 30
-    while not (runner.manifest.exists() and runner.manifest.read_bytes().count(b"\n") >= 1):
-        assert time.monotonic() < deadline, "the CLI never finished a file"
-        time.sleep(0.02)
+    proc = started_one_file_done(runner, cmd)
     doomed.unlink()
     stdout, stderr = proc.communicate(timeout=60)
     records = {manifest_rel(r): r for r in read_manifest(runner.manifest)}
@@ -187,14 +193,7 @@ def test_procore_gone_mid_run_stops_the_run_at_once(make_runner, tmp_path: Path)
     runner = make_runner(storage_latency=0.2)
     src = tmp_path / "src"
     expected = make_tree(src, 40)
-    cmd = runner.command(str(src), "--no-attach", "--concurrency", "2")
-    proc = subprocess.Popen(
-        cmd, env=runner.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 30
-    while not (runner.manifest.exists() and runner.manifest.read_bytes().count(b"\n") >= 1):
-        assert time.monotonic() < deadline, "the CLI never finished a file"
-        time.sleep(0.02)
+    proc = started_one_file_done(runner, runner.command(str(src), "--no-attach", "-j", "2"))
     runner.emulator.stop()
     stopped = time.monotonic()
     stdout, stderr = proc.communicate(timeout=60)
