@@ -6,8 +6,8 @@ BulkUploadError
 ├── StateError               the state store cannot be opened or written (exit 2)
 ├── TargetUnusable           the project/company cannot be used by these credentials (exit 2)
 ├── NetworkError             host unreachable, connection reset, timeout (retried)
-│   └── ProcoreUnreachable   no API call got an answer while one spent its retries (the run
-│                            stops, exit 2: no other file would get past)
+│   └── ProcoreUnreachable   no connection for an API call through its retries, and no call
+│                            answered meanwhile (the run stops, exit 2: no file would get past)
 ├── InsecureConnection       refused before sending: plain http off loopback without --allow-http,
 │   │                        or a TLS certificate that does not verify (never retried)
 │   ├── InsecureApi          the API or login host (a TargetUnusable too: the run stops, exit 2)
@@ -62,8 +62,8 @@ class NetworkError(BulkUploadError):
 
 
 class ProcoreUnreachable(NetworkError):
-    """Procore did not answer one API call through all its retries, and no other call got an
-    answer meanwhile: the host is down for this run, not one file's bad luck."""
+    """No connection to Procore for one API call through all its retries, and no other call
+    got an answer meanwhile: the host is down for this run, not one file's bad luck."""
 
 
 class ApiError(BulkUploadError):

@@ -235,8 +235,10 @@ class ApiClient:
             )
         except NetworkError as exc:
             self.stats.errors += 1
-            if retry and self._answered < asked:
-                # Its whole retry window, and not one call answered: Procore is down for us.
+            # Not even a connection through its whole retry window, and not one call answered
+            # meanwhile: Procore is down for us (a reset mid-call may be that call's alone).
+            refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+            if retry and refused and self._answered < asked:
                 raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
             raise
         except BulkUploadError:
