@@ -128,7 +128,7 @@ def run_attach(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def summary_line(outcome: AttachOutcome, settings: AttachSettings) -> str:
     line = f"attached {outcome.attached}, expired {outcome.expired}, failed {outcome.failed}"
     if outcome.skipped:
-        line += f", skipped {outcome.skipped} (exist in Procore)"
+        line += f", skipped {outcome.skipped} (in Procore already)"
     if outcome.not_tried:
         line += f", not tried {outcome.not_tried} (run attach again)"
     return f"{line}; manifest {shown(str(settings.manifest))}"

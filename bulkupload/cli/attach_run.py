@@ -211,6 +211,12 @@ class Attaching:
                 self.outcome.stopped_by = exc
             self.outcome.not_tried += 1  # the record stays as it was: the next attach tries it
 
+    def _placed(self, rel: str, upload_id: str) -> StateRow | None:
+        """The state's row saying upload `upload_id` of `rel` is placed, if one does."""
+        rows = self.rows.get(rel, [])
+        placed = (r for r in rows if r.upload_uuid == upload_id and r.status == "uploaded")
+        return next((r for r in placed if r.file_id is not None), None)
+
     def _stored(self, record: dict[str, Any], rel: str) -> Stored:
         """The record as the pipeline's stored upload: the file as the upload run saw it."""
         uuid = str(record["upload_uuid"])
@@ -240,6 +246,15 @@ class Attaching:
     async def _attach(self, record: dict[str, Any]) -> None:
         rel = original_rel(record)
         stored = self._stored(record, rel)
+        if (row := self._placed(rel, stored.upload_id)) is not None:
+            # An upload run attached these very bytes since (the state says where): the
+            # record says so too, and nothing is asked of Procore.
+            record.update(
+                status="uploaded", error=None, file_id=row.file_id, folder_id=row.folder_id,
+                version=row.version, action="attached by an upload run",
+            )  # fmt: skip
+            self.outcome.skipped += 1
+            return
         old = age(record, self.now)
         if old is not None and old > WEEK:
             await self._expired(record, stored, "Procore deletes unattached uploads after 7 days")

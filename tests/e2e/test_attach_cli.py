@@ -248,6 +248,31 @@ def test_attached_files_are_in_the_state_and_a_later_run_skips_them(
     assert sent > 0
 
 
+def test_attach_after_an_upload_run_attached_the_same_uploads_changes_nothing(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Was: the attach the summary suggests, run after a normal run had attached the stored
+    uploads, failed every record ("already used"), rewrote them as failed, and the next run
+    paid API calls for files that were in Procore."""
+    src = uploaded_without_attaching(runner, tmp_path, FILES)
+    kept = tmp_path / "no-attach.jsonl"
+    kept.write_bytes(runner.manifest.read_bytes())
+    placed = runner(str(src), "--folder", FOLDER)  # attaches the stored uploads
+    assert placed.code == 0, placed.stdout + placed.stderr
+    rows = state_rows(runner)
+    runner.emulator.reset_counters()
+    late = attach(runner, "--folder", FOLDER, "--manifest", str(kept))
+    assert late.code == 0, late.stdout + late.stderr
+    assert f"attached 0, expired 0, failed 0, skipped {len(FILES)}" in late.stdout
+    assert runner.emulator.counters()["api_calls"] == 0
+    assert state_rows(runner) == rows
+    for rel, record in {manifest_rel(r): r for r in read_manifest(kept)}.items():
+        assert record["status"] == "uploaded", record
+        assert record["file_id"] == rows[(f"project:{PROJECT}/{FOLDER}", rel)][1]
+    again = runner(str(src), "--folder", FOLDER)
+    assert again.code == 0 and f"0 uploaded, {len(FILES)} skipped" in again.stdout, again.stdout
+
+
 def test_attach_is_paced_by_the_rate_limit_headers(make_runner: Any, tmp_path: Path) -> None:
     """Was: no pacer, so a burst of attaches met 429 after 429."""
     runner = make_runner(spike_limit=6, spike_window=1.0)  # -j8 at once would break it
