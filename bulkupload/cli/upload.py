@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -198,9 +199,19 @@ def check_sources(sources: tuple[str, ...]) -> None:
         return
     broken = [source for source in missing if os.path.lexists(source)]
     names = ", ".join(shown(source) for source in missing)
-    why = " (a broken symbolic link)" if broken == missing and len(missing) == 1 else ""
+    why = ""
+    if broken == missing and len(missing) == 1:
+        why = " (a symbolic link loop)" if _loops(missing[0]) else " (a broken symbolic link)"
     noun = "SOURCE" if len(missing) == 1 else "SOURCEs"
     raise ConfigError(f"{noun} not found: {names}{why}; nothing was uploaded")
+
+
+def _loops(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 DEPRECATED_V10 = (

@@ -28,6 +28,7 @@ from bulkupload.errors import (
     StorageUnavailable,
 )
 from bulkupload.procore.answers import MAX_STORAGE_ANSWER_BYTES, read_capped, retry_after_seconds
+from bulkupload.procore.unreachable import cause_words
 from bulkupload.protocols.body import FileRange
 from bulkupload.urls import check_storage_url, tls_failure, url_host
 
@@ -101,7 +102,7 @@ def storage_network_error(
     host = url_host(url)
     if (tls := tls_failure(exc, host)) is not None:
         return InsecureStorage(tls, host=host)
-    return NetworkError(f"storage {method} to {host} failed: {type(exc).__name__}: {exc}")
+    return NetworkError(f"storage {method} to {host} failed ({cause_words(exc)})", host=host)
 
 
 def refuse_credentials(session: aiohttp.ClientSession) -> None:

@@ -63,6 +63,10 @@ def test_a_missing_source_is_a_usage_error_before_any_api_call(
             f"bulkupload: error: SOURCE not found: {sources[0]}; nothing was uploaded"
         ), line
         assert "gone" not in typo.stderr
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # was called "a broken symbolic link"
+    looped = runner(str(loop))
+    assert looped.code == 2 and "(a symbolic link loop)" in looped.stderr, looped
     counters = runner.emulator.counters()
     assert counters["api_calls"] == counters["oauth_calls"] == 0
     assert runner.manifest.read_bytes() == manifest_before
