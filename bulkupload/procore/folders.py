@@ -17,7 +17,7 @@ from bulkupload.errors import BulkUploadError
 from bulkupload.models import Target
 
 from .client import ApiRequester
-from .ownership import ambiguous
+from .ownership import settled_write
 from .remote import FolderListing, RemoteFile, decoded, list_folder, remote_name
 from .routes import DocumentsRoutes
 
@@ -156,22 +156,27 @@ class FolderMirror:
 
     async def _create(self, parent_id: int, name: str) -> int:
         body = {"folder": {"name": name, "parent_id": parent_id}}
-        try:
+
+        async def write() -> int:
+            # Sent once per attempt: Procore publishes no refusal of a second folder of the
+            # same name, so a lost answer is settled from the listing before sending again.
             resp = await self.requester.request(
-                "POST", self.routes.folders, json=body, params=self.routes.params()
+                "POST", self.routes.folders, json=body, params=self.routes.params(), retry=False
             )
-        except BulkUploadError as exc:
+            folder_id = decoded(resp, lambda data: int(data["id"]))
+            # A folder we just made is empty: remember that instead of listing it.
+            self._listings[folder_id] = FolderListing(folder_id)
+            if (parent := self._listings.get(parent_id)) is not None:
+                parent.folders[name] = folder_id
+            return folder_id
+
+        async def landed(exc: BulkUploadError) -> int:
             # Whatever the status or words: if the folder now exists (another uploader made it,
             # or our own answer was lost), use it; a folder has no owner worth telling apart.
-            if not ambiguous(exc):
-                raise
             folder_id = (await self.refresh(parent_id)).folders.get(name)
             if folder_id is None:
-                raise
+                raise exc
             return folder_id
-        folder_id = decoded(resp, lambda data: int(data["id"]))
-        # A folder we just made is empty: remember that instead of listing it.
-        self._listings[folder_id] = FolderListing(folder_id)
-        if (parent := self._listings.get(parent_id)) is not None:
-            parent.folders[name] = folder_id
-        return folder_id
+
+        retried = self.requester.on_retry("POST", self.routes.folders)
+        return await settled_write(write, landed, self.requester.policy, on_retry=retried)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from bulkupload.emulator.documents import store as documents_store
+from bulkupload.emulator.faults import reset_connection
 from tests.e2e.conftest import Runner
 from tests.e2e.test_documents_attach import (
     documents,
@@ -100,6 +101,32 @@ def test_lost_answers_are_settled_without_relying_on_a_refusal_procore_does_not_
     counts = {path: len(node["versions"]) for path, node in nodes.items()}
     assert {p for p, c in counts.items() if c != 1} == {remote(rel) for rel in changed}
     assert {counts[remote(rel)] for rel in changed} == {2}
+
+
+def test_a_folder_whose_create_answer_is_lost_is_found_not_created_again(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Procore publishes no refusal of a second folder of the same name: a create whose answer
+    was lost (the folder made) is settled from the parent's listing, not sent again."""
+    src = tmp_path / "src"
+    expected = make_tree(src, 12)
+    lost: list[str] = []
+
+    def lose_first_create(request: web.Request, status: int, body: bytes) -> web.Response | None:
+        if request.method == "POST" and request.path == "/rest/v1.0/folders" and not lost:
+            lost.append(json.loads(body)["name"])
+            reset_connection(request)  # the folder is made; its answer never arrives
+        return None
+
+    with Proxy(runner.emulator.base_url, after=lose_first_create) as proxy:
+        result = runner(str(src), "--folder", FOLDER, "--base-url", proxy.url)
+    assert result.code == 0, result.stdout + result.stderr
+    assert lost  # the fault really happened
+    want_folders, _ = local(src, expected)
+    got_folders, _ = flatten(under(documents(runner), FOLDER))
+    assert got_folders == want_folders  # no folder twice
+    created = runner.emulator.counters()["api_calls_by_route"]["POST /rest/v1.0/folders"]
+    assert created == len(want_folders) + len(FOLDER.split("/"))  # each made with one POST
 
 
 def test_a_checked_out_file_fails_clearly_while_the_rest_land(
