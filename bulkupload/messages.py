@@ -57,7 +57,8 @@ class Stored:
 
     `attempts` counts every storage attempt for this file; `stored_at` is `time.time()`;
     `expires_at`, when the protocol knows it, is when Procore deletes the upload if it is not
-    placed (else the destination's own deadline counts from `stored_at`).
+    placed (else the destination's own deadline counts from `stored_at`); `sent`, the file
+    bytes this run moved when that is not the whole file (parts an earlier run stored).
     """
 
     item: Planned
@@ -66,3 +67,4 @@ class Stored:
     attempts: int
     stored_at: float
     expires_at: float | None = None
+    sent: int | None = None

@@ -129,6 +129,8 @@ class FileResult:
     expires_at: float | None = None
     # Placed from bytes an earlier run stored: nothing was sent by this run.
     resumed: bool = False
+    # File bytes this run moved, when not the whole file (a v2.1 upload resumed part by part).
+    sent: int | None = None
 
     @property
     def mtime(self) -> float | None:

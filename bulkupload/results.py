@@ -123,6 +123,7 @@ def _from_stored(stored: Stored, status: Status, disposition: Disposition) -> Fi
         md5=stored.md5,
         upload_uuid=stored.upload_id,
         attempts=stored.attempts,
+        sent=stored.sent,
     )
 
 

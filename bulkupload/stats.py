@@ -143,7 +143,8 @@ class Tally:
             if result.resumed:
                 self.placed_only += 1  # no byte moved in this run
             else:
-                self.bytes_uploaded += result.size or 0
+                moved = result.sent if result.sent is not None else result.size
+                self.bytes_uploaded += moved or 0
         elif result.status is Status.SKIPPED:
             self.skipped += 1
             self.skip_reasons[result.error or "skipped"] += 1

@@ -178,6 +178,7 @@ class V2Unified:
             attempts=meter.attempts,
             stored_at=time.time(),
             expires_at=transfer.expires_at,
+            sent=meter.net if meter.net != entry.size else None,  # parts stored earlier: less
         )
 
     async def _until_available(self, ticket: UnifiedTicket, status: str) -> None:

@@ -7,6 +7,7 @@ URLs that expire, Procore's malware scan and both of its status vocabularies.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -267,10 +268,16 @@ def test_sigkill_mid_file_then_only_the_missing_parts_are_sent(
     kill_after_parts(runner, proc, 6)
     sent_before = runner.emulator.counters()["storage_success"]
     assert 6 <= sent_before < parts
-    again = runner(str(src), *V21, "--part-size", "6MiB", "-j", str(concurrency))
+    report = tmp_path / "report.json"
+    again = runner(
+        str(src), *V21, "--part-size", "6MiB", "-j", str(concurrency), "--report", str(report)
+    )
     assert again.code == 0, again.stdout + again.stderr
     assert_stored(runner.emulator, expected)
     assert creates(runner.emulator) == 1  # the same upload, resumed
+    # Its bytes and rate count the parts this run sent, not those the first run stored.
+    sent_now = runner.emulator.counters()["storage_success"] - sent_before
+    assert json.loads(report.read_text())["bytes_uploaded"] == sent_now * 6 * MIB < 120 * MIB
     # The resumed run knows the file by the parts the first run cut and hashed.
     [record] = read_manifest(runner.manifest)
     assert record["parts_sha256"] == parts_sha256(src / "site.las", 6 * MIB)
