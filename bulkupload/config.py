@@ -64,13 +64,16 @@ class Credentials:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        client_id = _credential(env, "PROCORE_CLIENT_ID")
-        client_secret = _credential(env, "PROCORE_CLIENT_SECRET")
-        token = _credential(env, "PROCORE_ACCESS_TOKEN")
-        if client_id and client_secret:
-            return cls(client_id=client_id, client_secret=client_secret)
+        client_id = env.get("PROCORE_CLIENT_ID", "").strip() or None
+        client_secret = env.get("PROCORE_CLIENT_SECRET", "").strip() or None
+        token = env.get("PROCORE_ACCESS_TOKEN", "").strip() or None
+        if client_id and client_secret:  # only what is used is checked: a stale token may stay
+            return cls(
+                client_id=_credential("PROCORE_CLIENT_ID", client_id),
+                client_secret=_credential("PROCORE_CLIENT_SECRET", client_secret),
+            )
         if token:
-            return cls(access_token=token)
+            return cls(access_token=_credential("PROCORE_ACCESS_TOKEN", token))
         if client_id or client_secret:
             raise ConfigError(
                 "PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET must both be set "
@@ -82,14 +85,13 @@ class Credentials:
         )
 
 
-def _credential(env: Mapping[str, str], name: str) -> str | None:
-    """The variable's value without the line ending or blanks around it (a `secrets.env` with
-    Windows line endings leaves a CR there); any blank or control character left inside
+def _credential(name: str, value: str) -> str:
+    """`value` (the variable's, without the line ending or blanks around it: a `secrets.env`
+    with Windows line endings leaves a CR there); a blank or control character left inside
     cannot travel in an HTTP header, so it is refused here, naming the variable only."""
-    value = env.get(name, "").strip()
     if any(c.isspace() or not c.isprintable() for c in value):
         raise ConfigError(f"{name} contains a space or a control character; check how it is set")
-    return value or None
+    return value
 
 
 @dataclass(frozen=True, slots=True)

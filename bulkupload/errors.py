@@ -191,3 +191,7 @@ class InsecureApi(InsecureConnection, TargetUnusable):
 
 class InsecureStorage(InsecureConnection):
     """A storage or segment URL cannot be used safely: this file fails, the run goes on."""
+
+
+#: Errors no other file could get past: they stop a whole run (exit 2), wherever they arise.
+STOPS_THE_RUN = (AuthError, ConfigError, ProcoreUnreachable, StateError, TargetUnusable)

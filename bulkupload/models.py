@@ -64,6 +64,9 @@ class FileEntry:
     size: int
     mtime_ns: int
     dev: int = 0  # the filesystem's `st_dev`, 0 when not known (protocols.cached)
+    # False when the walk found we may not read it: a file to send then fails before its
+    # folder is made or an upload created for it (an unchanged one is skipped as ever).
+    readable: bool = True
 
     @property
     def display_rel(self) -> str:

@@ -325,13 +325,18 @@ async def _when_set(event: anyio.Event, then: Callable[[], None]) -> None:
 
 def ready_report(settings: Settings) -> None:
     """Make sure `--report` can be written before any work: its folder made, the file opened
-    for appending (created empty if new). A path that cannot be is the usage error the
-    manifest's would be, not a surprise after the upload."""
-    if settings.report is None:
+    for appending (one made for the test is removed again: a run that stops on an error
+    leaves no empty report). A path that cannot be written is the usage error the manifest's
+    would be, not a surprise after the upload."""
+    report = settings.report
+    if report is None:
         return
-    settings.report.parent.mkdir(parents=True, exist_ok=True)
-    with settings.report.open("a"):
+    report.parent.mkdir(parents=True, exist_ok=True)
+    existed = report.exists()
+    with report.open("a"):
         pass
+    if not existed:
+        report.unlink()
 
 
 def write_report(outcome: RunOutcome, settings: Settings) -> None:

@@ -120,12 +120,10 @@ def _classify(
     if reason is not None:
         yield SkippedEntry(path=path, rel=rel, reason=reason)
     elif stat.S_ISREG(st.st_mode):
-        if not _may_read(path, st):
-            # Known now, before its folder is made in Procore or an upload created for it.
-            reason = f"cannot read {printable(rel)}: permission denied"
-            yield SkippedEntry(path=path, rel=rel, reason=reason, failed=True)
-            return
-        yield FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, dev=st.st_dev)
+        yield FileEntry(
+            path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, dev=st.st_dev,
+            readable=_may_read(path, st),
+        )  # fmt: skip
     else:
         kind = next((label for test, label in _SPECIAL_KINDS if test(st.st_mode)), "unknown type")
         yield SkippedEntry(path=path, rel=rel, reason=f"skipped: {kind}")

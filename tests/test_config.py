@@ -68,6 +68,9 @@ def test_credentials_lose_a_line_ending_and_refuse_what_no_header_can_carry() ->
         with pytest.raises(ConfigError, match="PROCORE_ACCESS_TOKEN contains") as caught:
             Credentials.from_env({"PROCORE_ACCESS_TOKEN": bad})
         assert bad not in str(caught.value)  # the secret itself is never shown
+        # Only what is used is checked: a stale token beside client credentials stays unread.
+        both = Credentials.from_env({**ENV, "PROCORE_ACCESS_TOKEN": bad})
+        assert both.client_id == "id" and both.access_token is None
 
 
 def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import anyio.to_thread
 from ..config import DEFAULT_STATE
 from ..destinations.documents import Documents, documents_state_key
 from ..digests import manifest_digest
-from ..errors import ApiError, AuthError, ConfigError, StateError, TargetUnusable
+from ..errors import STOPS_THE_RUN, ApiError, ConfigError, StateError
 from ..manifest import load_manifest, original_rel, rewrite_manifest
 from ..messages import Planned, Stored
 from ..models import FileEntry, FileResult, OnConflict, Target, printable
@@ -38,7 +38,7 @@ log = logging.getLogger("bulkupload")
 WEEK = dt.timedelta(days=7)
 WEEK_S = WEEK.total_seconds()
 # Errors no other record could get past: the run stops, the manifest keeps what was done.
-FATAL = (AuthError, StateError, TargetUnusable)
+FATAL = STOPS_THE_RUN
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bulkupload.errors import AuthError, BulkUploadError, StateError, TargetUnusable
+from bulkupload.errors import STOPS_THE_RUN, BulkUploadError
 from bulkupload.messages import Planned, Slot, Stored
 from bulkupload.models import Disposition, FileResult, OnConflict, Placement, Status, Target
 from bulkupload.procore.attach import attach
@@ -25,7 +25,6 @@ from .storage_only import UNATTACHED_LIFETIME
 __all__ = ["Documents", "DocumentsSlot", "documents_state_key"]
 
 log = logging.getLogger("bulkupload")
-_STOPS_THE_RUN = (AuthError, StateError, TargetUnusable)
 
 
 def documents_state_key(target: Target, folder: str) -> str:
@@ -101,7 +100,7 @@ class Documents:
             )
         try:
             return await self.attach(stored)
-        except _STOPS_THE_RUN:
+        except STOPS_THE_RUN:
             raise
         except BulkUploadError as exc:
             log.info("stored bytes not attachable, sending again: %s: %s", item.entry.rel, exc)
@@ -113,7 +112,7 @@ class Documents:
     async def _place_one(self, stored: Stored) -> FileResult:
         try:
             return await self.attach(stored)
-        except _STOPS_THE_RUN:
+        except STOPS_THE_RUN:
             raise
         except BulkUploadError as exc:
             return unplaced(

@@ -246,6 +246,8 @@ async def _complete_in_s3(
         await store.finish(record.remote, etags)
     except PartsRefused:
         held = await store.etags(record.remote)
+        if not held and record.stored is not None:  # completed: S3 lists no parts any more
+            return api_error(422, "The ETags do not match the segments storage completed.")
         for number, etag in enumerate(etags, start=1):
             if number not in held:
                 return api_error(422, f"Segment {number}: has not been uploaded.")

@@ -10,6 +10,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bulkupload.errors import FileUnreadable
 from bulkupload.events import SendPlanned
 from bulkupload.human import shown
 from bulkupload.messages import Planned
@@ -117,8 +118,10 @@ class _Planner:
                 self.touched.append((entry.rel, entry.mtime_ns))
             await self.results.send(skipped(entry, decision.reason, prior=row, md5=md5))
             return
-        # Before any API call: a size no protocol of this run takes, or a type the account
-        # refuses, fails here with its reason (dry runs too).
+        # Before any API call: a file we may not read, a size no protocol of this run takes,
+        # or a type the account refuses, fails here with its reason (dry runs too).
+        if not entry.readable:
+            raise FileUnreadable(f"{entry.display_rel}: permission denied")
         select(stage.protocols, entry.size)
         if (refused := refusal(entry, settings.blocked_extensions)) is not None:
             raise refused

@@ -13,14 +13,7 @@ from types import TracebackType
 
 from anyio.streams.memory import MemoryObjectSendStream
 
-from bulkupload.errors import (
-    AuthError,
-    BulkUploadError,
-    ConfigError,
-    ProcoreUnreachable,
-    StateError,
-    TargetUnusable,
-)
+from bulkupload.errors import STOPS_THE_RUN, BulkUploadError, StateError
 from bulkupload.models import FileResult
 
 from .control import Control
@@ -30,7 +23,7 @@ __all__ = ["FATAL", "as_state_error", "per_file"]
 log = logging.getLogger("bulkupload")
 
 #: Errors that no other file could get past: they stop the whole run (exit 2).
-FATAL = (AuthError, ConfigError, ProcoreUnreachable, StateError, TargetUnusable)
+FATAL = STOPS_THE_RUN
 
 
 class per_file:

@@ -103,7 +103,9 @@ async def settled_write(
     """A write Procore does not publish as safe to repeat, retried under `policy` only once
     Procore's state shows it did not happen: `write` sends it once (`retry=False`); after an
     ambiguous failure `landed(exc)` looks at Procore and returns what the write made, or raises
-    (`exc` itself when nothing is there, which the policy may retry)."""
+    `exc` itself when nothing is there (which the policy may retry). Any other error of that
+    look (the listing failing too, Procore gone) ends the write as it is: not knowing, it is
+    never sent again."""
 
     async def attempt() -> T:
         try:
@@ -111,6 +113,23 @@ async def settled_write(
         except BulkUploadError as exc:
             if not ambiguous(exc):
                 raise
-            return await landed(exc)
+            try:
+                return await landed(exc)
+            except BulkUploadError as other:
+                if other is exc:
+                    raise
+                raise _Unsettled(other) from other
 
-    return await call_with_retries(policy, attempt, on_retry=on_retry)
+    try:
+        return await call_with_retries(policy, attempt, on_retry=on_retry)
+    except _Unsettled as unsettled:
+        raise unsettled.error from unsettled.error.__cause__
+
+
+class _Unsettled(Exception):
+    """Carries an error of the look at Procore past the write's retries (which would send the
+    write again) to its caller."""
+
+    def __init__(self, error: BulkUploadError) -> None:
+        super().__init__(str(error))
+        self.error = error

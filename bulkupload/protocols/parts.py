@@ -300,8 +300,10 @@ async def put_part(
     plan: PartPlan,
     url: str,
     headers: Sequence[tuple[str, str]],
+    slot: bool = True,
 ) -> str:
-    """One attempt at one part: its bytes to `url` with exactly `headers`; its ETag back."""
+    """One attempt at one part: its bytes to `url` with exactly `headers`; its ETag back.
+    `slot=False`: not waiting for one of the run's storage slots (a URL about to expire)."""
     body = FileRange(
         entry,
         meter,
@@ -320,7 +322,7 @@ async def put_part(
         body,
         headers=part_headers(headers),
         allow_http=transport.allow_http,
-        slots=transport.storage_slots,
+        slots=transport.storage_slots if slot else None,
     )
     if receipt.etag is None:
         body.rewind()

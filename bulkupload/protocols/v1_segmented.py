@@ -170,9 +170,16 @@ class V1Segmented:
         etags = [""] * len(ticket.targets)
         failures: list[Exception] = []
         limiter = anyio.CapacityLimiter(self.parallel)
+        late = anyio.Event()  # the instructions reached their max age: start what is left now
+
+        slots = self.transport.storage_slots
 
         async def put_one(index: int, offset: int, tg: TaskGroup) -> None:
             async with limiter:
+                # One of the run's storage slots for the segment, unless the deadline comes
+                # first: a segment then starts at once, wherever the other files stand.
+                holder = object()
+                held = slots is not None and await _slot_or_late(slots, late, holder)
                 try:
                     etags[index] = await self._put(ticket, index, offset, meter)
                 except Exception as exc:
@@ -180,9 +187,13 @@ class V1Segmented:
                     # plain exception rather than an ExceptionGroup of cancellations.
                     failures.append(exc)
                     tg.cancel_scope.cancel()
+                finally:
+                    if held:
+                        assert slots is not None
+                        slots.release_on_behalf_of(holder)
 
         async with anyio.create_task_group() as watch:
-            watch.start_soon(self._start_in_time, ticket, limiter)
+            watch.start_soon(self._start_in_time, ticket, limiter, late)
             async with anyio.create_task_group() as tg:
                 offset = 0
                 for index, target in enumerate(ticket.targets):
@@ -193,11 +204,15 @@ class V1Segmented:
             raise failures[0]
         return etags
 
-    async def _start_in_time(self, ticket: SegmentTicket, limiter: anyio.CapacityLimiter) -> None:
+    async def _start_in_time(
+        self, ticket: SegmentTicket, limiter: anyio.CapacityLimiter, late: anyio.Event
+    ) -> None:
         """Procore's segment URLs must be used within the hour after Create, and nothing
         renews them: once the instructions reach their max age, every segment not yet started
-        starts at once (more in flight, one chunk each) rather than after its URL expired."""
+        starts at once (more in flight, one chunk each), without waiting for one of the run's
+        storage slots, rather than after its URL expired."""
         await anyio.sleep(max(0.0, ticket.created + self.instruction_max_age - time.monotonic()))
+        late.set()
         limiter.total_tokens = max(limiter.total_tokens, len(ticket.targets))
 
     async def _put(self, ticket: SegmentTicket, index: int, offset: int, meter: Meter) -> str:
@@ -215,6 +230,7 @@ class V1Segmented:
                 plan=PartPlan(target.size, target.sha256, target.md5),
                 url=target.url,
                 headers=target.headers,
+                slot=False,  # the segment holds one already (`_put_all`), or its time is up
             )
 
         return await call_with_retries(
@@ -246,3 +262,25 @@ class V1Segmented:
                 f"segmented upload {ticket.uuid} is {status!r}, not complete",
                 call=answer.call or None,
             )
+
+
+async def _slot_or_late(slots: anyio.CapacityLimiter, late: anyio.Event, holder: object) -> bool:
+    """True once `holder` holds one of `slots`; False if `late` is set first (nothing held)."""
+    if late.is_set():
+        return False
+    got = False
+    async with anyio.create_task_group() as race:
+
+        async def take() -> None:
+            nonlocal got
+            await slots.acquire_on_behalf_of(holder)
+            got = True
+            race.cancel_scope.cancel()
+
+        async def deadline() -> None:
+            await late.wait()
+            race.cancel_scope.cancel()
+
+        race.start_soon(take)
+        race.start_soon(deadline)
+    return got

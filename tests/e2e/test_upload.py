@@ -186,14 +186,40 @@ def test_unreadable_and_vanished_files(make_runner, tmp_path: Path) -> None:
     assert "no-permission.txt: " in stdout  # listed under failures in the summary
 
 
-def test_procore_gone_mid_run_stops_the_run_at_once(make_runner, tmp_path: Path) -> None:
+def test_an_uploaded_file_that_became_unreadable_is_skipped_as_unchanged(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """A file we may not read fails only when it is to be sent: one unchanged since its
+    upload is skipped as ever, and not reported gone from SOURCE."""
+    src = tmp_path / "src"
+    expected = make_tree(src, 4)
+    assert runner(str(src), "--no-attach").code == 0
+    locked = sorted(expected)[0]
+    (src / locked).chmod(0)
+    report = tmp_path / "report.json"
+    cmd = runner.command(str(src), "--no-attach", "--report", str(report), drop_root_read=True)
+    again = subprocess.run(cmd, env=runner.env(), capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stdout + again.stderr
+    summary = json.loads(report.read_text())
+    assert (summary["skipped"], summary["failed"], summary["gone_from_source"]) == (
+        len(expected),
+        0,
+        [],
+    )
+
+
+@pytest.mark.parametrize("attach", [False, True])
+def test_procore_gone_mid_run_stops_the_run_at_once(
+    make_runner, tmp_path: Path, attach: bool
+) -> None:
     """Was: each file left spent its own retries on the dead host, one after another (about
     33 s each with backoff: close to an hour for 100 files). Now the first call that spends
     its retries with no call answered meanwhile stops the run: exit 2, every file its line."""
     runner = make_runner(storage_latency=0.2)
     src = tmp_path / "src"
     expected = make_tree(src, 40)
-    proc = started_one_file_done(runner, runner.command(str(src), "--no-attach", "-j", "2"))
+    how = ["--folder", "Gone"] if attach else ["--no-attach"]
+    proc = started_one_file_done(runner, runner.command(str(src), *how, "-j", "2"))
     runner.emulator.stop()
     stopped = time.monotonic()
     stdout, stderr = proc.communicate(timeout=60)
@@ -361,15 +387,16 @@ def test_big_files_go_in_segments_through_v1_0_too(runner: Runner, tmp_path: Pat
 
 
 def test_every_segment_starts_before_the_instructions_expire(make_runner, tmp_path: Path) -> None:
-    """Segment URLs are not renewed: at 4 MiB/s, two at a time, the third 5 MiB segment would
-    start 2.5 s after Create, past the URLs' life (2 s here, an hour at Procore). Once the
-    instructions reach --instruction-max-age the rest start at once: one upload, no renewal."""
+    """Segment URLs are not renewed: at 4 MiB/s, one storage slot (-j 1), the later 5 MiB
+    segments would start seconds after Create, past the URLs' life (2 s here, an hour at
+    Procore). Once the instructions reach --instruction-max-age the rest start at once, slot
+    or not: one upload, no renewal."""
     runner: Runner = make_runner(upload_lifetime=2)
     src = tmp_path / "src"
     expected = {"big.bin": write(src / "big.bin", os.urandom(15 * 1024 * 1024))}
     result = runner(
         str(src), "--segment-threshold", "8MiB", "--segment-size", "5MiB", "--bwlimit", "4M",
-        "--instruction-max-age", "0.5", "--no-attach",
+        "--instruction-max-age", "0.5", "--no-attach", "-j", "1",  # one storage slot: held
     )  # fmt: skip
     assert result.code == 0, result.stdout + result.stderr
     assert_all_stored(runner, expected)
