@@ -6,8 +6,8 @@ BulkUploadError
 ├── StateError               the state store cannot be opened or written (exit 2)
 ├── TargetUnusable           the project/company cannot be used by these credentials (exit 2)
 ├── NetworkError             host unreachable, connection reset, timeout (retried)
-│   └── ProcoreUnreachable   no connection for an API call through its retries, and no call
-│                            answered meanwhile (the run stops, exit 2: no file would get past)
+│   └── ProcoreUnreachable   two API calls in a row found no connection through their retries,
+│                            nothing answered since (the run stops, exit 2: no file would pass)
 ├── InsecureConnection       refused before sending: plain http off loopback without --allow-http,
 │   │                        or a TLS certificate that does not verify (never retried)
 │   ├── InsecureApi          the API or login host (a TargetUnusable too: the run stops, exit 2)
@@ -62,8 +62,8 @@ class NetworkError(BulkUploadError):
 
 
 class ProcoreUnreachable(NetworkError):
-    """No connection to Procore for one API call through all its retries, and no other call
-    got an answer meanwhile: the host is down for this run, not one file's bad luck."""
+    """Two API calls in a row found no connection to Procore through all their retries, and
+    nothing answered since the first: the host is down for this run, not a short outage."""
 
 
 class ApiError(BulkUploadError):

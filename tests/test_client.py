@@ -17,6 +17,7 @@ from bulkupload.errors import (
     AuthError,
     NetworkError,
     NotFound,
+    ProcoreUnreachable,
     RateLimited,
 )
 from bulkupload.models import Target
@@ -259,6 +260,20 @@ async def test_unreachable_api_is_a_network_error(session: aiohttp.ClientSession
     with pytest.raises(NetworkError):
         await c.request("GET", "/rest/v1.0/me")
     assert (c.stats.calls, c.stats.errors) == (2, 1)  # tried twice, failed once for good
+
+
+async def test_procore_unreachable_takes_two_retry_windows_in_a_row(
+    session: aiohttp.ClientSession,
+) -> None:
+    """One call finding no connection through its retries fails alone (a short outage costs
+    that file); a second one asked after it gave up, with nothing answered since, stops the
+    run."""
+    dead = client(session, "http://127.0.0.1:9", policy=RetryPolicy(attempts=2, backoff=False))
+    with pytest.raises(NetworkError) as first:
+        await dead.request("GET", "/rest/v1.0/me")
+    assert not isinstance(first.value, ProcoreUnreachable)
+    with pytest.raises(ProcoreUnreachable, match="cannot reach"):
+        await dead.request("GET", "/rest/v1.0/me")
 
 
 async def test_token_is_never_sent_to_another_host(

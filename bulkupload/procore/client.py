@@ -168,6 +168,9 @@ class ApiClient:
             pacer.on_hold = lambda wait: events.emit(ApiPaced(wait))
         self._max_answer = max_answer_bytes
         self._answered = float("-inf")  # when an API call last got an answer (monotonic)
+        # (asked, gave up) of the first call that found no connection through its retries
+        # since the last answer: the second such call after it stops the run.
+        self._down: tuple[float, float] | None = None
         self._events = events
         self.stats = ApiStats()
 
@@ -235,11 +238,17 @@ class ApiClient:
             )
         except NetworkError as exc:
             self.stats.errors += 1
-            # Not even a connection through its whole retry window, and not one call answered
-            # meanwhile: Procore is down for us (a reset mid-call may be that call's alone).
+            # Not even a connection through its whole retry window, nothing answered since
+            # an earlier call gave up the same way, and this one asked after that: Procore has
+            # been down for two retry windows in a row (a reset mid-call may be that call's
+            # alone, and one window may be a short outage: that file fails, the run goes on).
             refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
             if retry and refused and self._answered < asked:
-                raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
+                down = self._down
+                if down is not None and self._answered < down[0] and asked >= down[1]:
+                    raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
+                if down is None or self._answered >= down[0]:
+                    self._down = (asked, time.monotonic())
             raise
         except BulkUploadError:
             self.stats.errors += 1
