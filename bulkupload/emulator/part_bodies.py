@@ -31,6 +31,11 @@ def md5_header(md5_hex: str) -> str:
     return base64.b64encode(binascii.unhexlify(md5_hex)).decode()
 
 
+def plain_etag(etag: str) -> str:
+    """An ETag as S3 compares it: quotes and case aside."""
+    return etag.strip().strip('"').lower()
+
+
 def s3_part_headers(spec: PartSpec) -> dict[str, str]:
     """What a PUT of the part to S3's own presigned UploadPart URL must carry, for S3 to check
     its bytes: its SHA-256 (as S3's `x-amz-checksum-sha256`, base64) and, when given, its MD5."""

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from .checksums import Digest
 from .config import EmulatorConfig
+from .part_bodies import plain_etag
 from .sigv4 import presign_url, sign_headers
 from .unified.remote import PartsRefused, RemoteObject
 
@@ -84,7 +85,7 @@ class SeaweedParts:
                 for part in root.iter(f"{ns}Part"):
                     # SeaweedFS lists a part PUT twice as two entries; the later one is kept.
                     number = int(part.findtext(f"{ns}PartNumber") or 0)
-                    found[number] = (part.findtext(f"{ns}ETag") or "").strip('"').lower()
+                    found[number] = plain_etag(part.findtext(f"{ns}ETag") or "")
             except (ET.ParseError, ValueError) as exc:
                 raise _unavailable() from exc
             marker = root.findtext(f"{ns}NextPartNumberMarker") or ""
@@ -106,7 +107,7 @@ class SeaweedParts:
         if status != 200 or b"<Error>" in answer:  # S3 may answer 200 with an error body
             trouble = StorageTrouble(f"CompleteMultipartUpload: {status} {answer[:300]!r}")
             raise _unavailable() from trouble
-        made = _find(answer, "ETag").strip('"').lower()
+        made = plain_etag(_find(answer, "ETag"))
         if made and made != multipart_etag(etags):
             # SeaweedFS answers 200 to a completion repeated with any ETags, naming the object
             # it completed before: not from these parts.
@@ -159,7 +160,7 @@ class SeaweedParts:
             )
         except (aiohttp.ClientError, TimeoutError):
             return False
-        return status == 200 and headers.get("ETag", "").strip('"').lower() == wanted
+        return status == 200 and plain_etag(headers.get("ETag", "")) == wanted
 
     async def _call(
         self, method: str, url: str, headers: Mapping[str, str] = {}, payload: bytes = b""

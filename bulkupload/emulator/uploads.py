@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .config import CONFIG_KEY
 from .core import Identity, StoredObject, UploadRecord
-from .part_bodies import assemble_parts
+from .part_bodies import assemble_parts, plain_etag
 from .replies import api_error
 from .seaweed_parts import multipart_etag
 from .segments import plan_segments
@@ -241,7 +241,7 @@ async def _complete_in_s3(
     segments it holds); when it will not, its listing says which segment is wrong (a 422)."""
     store = request.app[STATE_KEY].part_store
     assert store is not None and record.remote is not None
-    etags = [_unquoted(item["etag"]) for item in given]
+    etags = [plain_etag(str(item["etag"])) for item in given]
     try:
         await store.finish(record.remote, etags)
     except PartsRefused:
@@ -267,10 +267,6 @@ async def _complete_in_s3(
     return None
 
 
-def _unquoted(etag: object) -> str:
-    return str(etag).strip().strip('"').lower()
-
-
 def _segment_problem(
     item: dict[str, object], segment: dict[str, object], *, etag_known: bool = True
 ) -> str | None:
@@ -278,7 +274,7 @@ def _segment_problem(
     has not seen the segment arrive (`etag_known` false: a real S3 keeps it)."""
     if etag_known and segment["etag"] is None:
         return "has not been uploaded"
-    if etag_known and _unquoted(item["etag"]) != segment["etag"]:
+    if etag_known and plain_etag(str(item["etag"])) != segment["etag"]:
         return "ETag does not match the uploaded bytes"
     if "size" in item and item["size"] != segment["size"]:
         return "size is not the one given at create"

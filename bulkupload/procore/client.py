@@ -214,8 +214,9 @@ class ApiClient:
         such as `file[name]` go unescaped); not both. Raises AuthError, NotFound, ApiError
         (AnswerTooLarge for a success answer over `MAX_ANSWER_BYTES`), InsecureApi (TLS
         verification failed: never retried), RateLimited/ApiUnavailable/NetworkError when
-        retries are exhausted (ProcoreUnreachable, which stops a run, when not one API call got
-        an answer meanwhile). Every ApiError names the call (`.call`).
+        retries are exhausted (ProcoreUnreachable, which stops a run, for the second call in a
+        row that got no connection, nothing answered since). Every ApiError names the call
+        (`.call`).
         """
         if json is not None and form is not None:
             raise ValueError("an API call sends json or form, not both")
@@ -236,23 +237,27 @@ class ApiClient:
                 lambda: self._authorized(request),
                 on_retry=self.on_retry(method, path),
             )
-        except NetworkError as exc:
+        except BulkUploadError as exc:
             self.stats.errors += 1
-            # Not even a connection through its whole retry window, nothing answered since
-            # an earlier call gave up the same way, and this one asked after that: Procore has
-            # been down for two retry windows in a row (a reset mid-call may be that call's
-            # alone, and one window may be a short outage: that file fails, the run goes on).
-            refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
-            if retry and refused and self._answered < asked:
-                down = self._down
-                if down is not None and self._answered < down[0] and asked >= down[1]:
-                    raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
-                if down is None or self._answered >= down[0]:
-                    self._down = (asked, time.monotonic())
+            if retry and isinstance(exc, NetworkError) and self._procore_down(exc, asked):
+                raise ProcoreUnreachable(str(exc), host=exc.host, login=exc.login) from exc
             raise
-        except BulkUploadError:
-            self.stats.errors += 1
-            raise
+
+    def _procore_down(self, exc: NetworkError, asked: float) -> bool:
+        """Whether a call asked at `asked` that spent its retries on `exc` shows Procore down:
+        not even a connection, nothing answered since an earlier call gave up the same way,
+        and this one asked after that, so two retry windows in a row (a reset mid-call may be
+        that call's alone, and one window may be a short outage: that file fails, the run
+        goes on)."""
+        refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+        if not refused or self._answered >= asked:
+            return False
+        down = self._down
+        if down is not None and self._answered < down[0] and asked >= down[1]:
+            return True
+        if down is None or self._answered >= down[0]:
+            self._down = (asked, time.monotonic())
+        return False
 
     async def _authorized(self, request: _Request) -> ApiResponse:
         token = await self._tokens.token()

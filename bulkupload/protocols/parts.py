@@ -303,7 +303,8 @@ async def put_part(
     slot: bool = True,
 ) -> str:
     """One attempt at one part: its bytes to `url` with exactly `headers`; its ETag back.
-    `slot=False`: not waiting for one of the run's storage slots (a URL about to expire)."""
+    `slot=False`: not taking one of the run's storage slots (its caller holds one, or the
+    URL is about to expire)."""
     body = FileRange(
         entry,
         meter,

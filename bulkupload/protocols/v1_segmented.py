@@ -171,7 +171,6 @@ class V1Segmented:
         failures: list[Exception] = []
         limiter = anyio.CapacityLimiter(self.parallel)
         late = anyio.Event()  # the instructions reached their max age: start what is left now
-
         slots = self.transport.storage_slots
 
         async def put_one(index: int, offset: int, tg: TaskGroup) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bulkupload.emulator.config import CONFIG_KEY, FAULTS_KEY
 from bulkupload.emulator.faults import RANDOM_KEY
+from bulkupload.emulator.part_bodies import plain_etag
 from bulkupload.emulator.state import STATE_KEY
 
 from .folding import whole_digests
@@ -43,7 +44,7 @@ def etag_problems(upload: UnifiedUpload, part_etags: Sequence[str | None]) -> li
             continue
         if part.etag is None:
             problems.append(detail("INVALID_PART", where, f"part {index + 1} was not received"))
-        elif _plain(given) != part.etag:
+        elif plain_etag(given) != part.etag:
             problems.append(
                 detail("INVALID_PART", where, f"not the ETag of part {index + 1}'s bytes")
             )
@@ -104,7 +105,7 @@ async def _complete_in_s3(
     shows its status as before until S3 has completed it; a PATCH meanwhile waits for this one
     (`_settled`)."""
     assert store.remote is not None and upload.remote is not None
-    etags = [_plain(etag) for etag in part_etags]
+    etags = [plain_etag(etag) for etag in part_etags]
     done = asyncio.get_running_loop().create_future()
     upload.completing = done
     try:
@@ -175,11 +176,6 @@ def _assemble(upload: UnifiedUpload, digests: dict[str, str]) -> None:
     upload.stored = AssembledObject(
         pieces, upload.file_size, digests.get("md5"), digests.get("sha256")
     )
-
-
-def _plain(etag: str) -> str:
-    """An ETag as S3 compares it: quotes and case aside."""
-    return etag.strip().strip('"').lower()
 
 
 def poll(store: UnifiedStore, upload: UnifiedUpload) -> None:
